@@ -1,0 +1,880 @@
+"""Backpropagation and gradient descent by hand, on CIFAR-10 cars vs cats.
+
+The module reads top to bottom in sections: data, networks, backpropagation
+and gradient check, training, evaluation, the study, plots. The notebooks
+`backprop.ipynb` and `project1.ipynb` call it; the tests in `tests/` check it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.data import TensorDataset
+
+SEED = 42
+CLASSES = ("automobile", "cat")
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+TRAIN_PER_CLASS = 5000
+TEST_PER_CLASS = 1000
+PROJECT_DIR = Path(__file__).resolve().parent
+CACHE_DIR = PROJECT_DIR / ".cache"
+FIGURES_DIR = PROJECT_DIR / "figures"
+CACHE_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cifar2:
+    """The two-class data set: normalised splits plus what is needed to show raw images."""
+
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    mean: Tensor
+    std: Tensor
+    classes: tuple[str, ...]
+    raw: dict[str, Tensor]
+    layout: str
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        """Map normalised images back to [0, 1] pixel values."""
+        return x * self.std.view(1, 3, 1, 1) + self.mean.view(1, 3, 1, 1)
+
+
+def load_cifar2(
+    root: str | os.PathLike | None = None,
+    *,
+    classes: Sequence[str] = CLASSES,
+    size: int = 16,
+    n_val: int = 1000,
+    seed: int = SEED,
+    download: bool = True,
+    cache_dir: str | os.PathLike | None = CACHE_DIR,
+) -> Cifar2:
+    """Load two CIFAR-10 classes resized to `size`, split train/val/test and normalised."""
+    classes = _check_classes(classes)
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if n_val < 2 or n_val % 2 or n_val >= 2 * TRAIN_PER_CLASS:
+        raise ValueError(f"n_val must be even and between 2 and {2 * TRAIN_PER_CLASS - 2}, got {n_val}")
+    root = Path(root if root is not None else os.environ.get("CIFAR10_ROOT", "data"))
+    layout = _find_layout(root, download)
+    prepared = _prepared_images(root, layout, classes, size, download, cache_dir)
+    return _split_and_normalise(prepared, classes, n_val, seed, layout)
+
+
+def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    """Return the class names as a tuple after checking they are two distinct CIFAR-10 names."""
+    classes = tuple(classes)
+    unknown = [name for name in classes if name not in CIFAR10_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown class {unknown[0]!r}; valid names are {', '.join(CIFAR10_CLASSES)}")
+    if len(classes) != 2 or classes[0] == classes[1]:
+        raise ValueError(f"give two different class names, got {classes}")
+    return classes
+
+
+def _find_layout(root: Path, download: bool) -> str:
+    """Say which layout the root holds: 'official release' or 'PNG tree'."""
+    if (root / "cifar-10-batches-py").is_dir():
+        return "official release"
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        return "PNG tree"
+    if download:
+        return "official release"
+    raise FileNotFoundError(_no_data_message(root))
+
+
+def _no_data_message(root: Path) -> str:
+    """The one message for 'no data here and nothing downloaded'."""
+    return (
+        f"No CIFAR-10 data under {root} and no download was possible. Give one of two layouts: "
+        "the official python release (cifar-10-batches-py/, which torchvision downloads when "
+        "download=True and the network allows), or a PNG tree train/<class>/NNNNN.png and "
+        "test/<class>/NNNNN.png. Point the root argument or the CIFAR10_ROOT environment "
+        "variable at the folder that holds it."
+    )
+
+
+def _prepared_images(
+    root: Path,
+    layout: str,
+    classes: tuple[str, ...],
+    size: int,
+    download: bool,
+    cache_dir: str | os.PathLike | None,
+) -> dict[str, Tensor]:
+    """Resized uint8 images and labels of both splits, from the cache when it is fresh."""
+    cache_path = None
+    if cache_dir is not None:
+        cache_path = Path(cache_dir) / f"cifar2-{size}px-{_cache_key(root, layout, classes, size)}.pt"
+        if cache_path.is_file():
+            return torch.load(cache_path, weights_only=True)
+    prepared = {}
+    for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        if layout == "PNG tree":
+            images = _read_png_split(root, split, classes, per_class)
+        else:
+            images = _read_official_split(root, split, classes, per_class, download)
+        prepared[f"{split}_images"] = _resize(images, size)
+        prepared[f"{split}_labels"] = torch.arange(2).repeat_interleave(per_class)
+    if cache_path is not None:
+        _save_atomically(prepared, cache_path)
+    return prepared
+
+
+def _cache_key(root: Path, layout: str, classes: tuple[str, ...], size: int) -> str:
+    """A short hash of everything the prepared tensors depend on, file times included."""
+    if layout == "PNG tree":
+        watched = [root / split / name for split in ("train", "test") for name in classes]
+    else:
+        watched = sorted((root / "cifar-10-batches-py").glob("*_batch*"))
+    stamps = [(str(path), *_stamp(path)) for path in watched]
+    description = [CACHE_FORMAT, layout, str(root.resolve()), list(classes), size, stamps]
+    return hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """Modification time and size of a path, or zeros when it does not exist yet."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)
+
+
+def _save_atomically(tensors: dict[str, Tensor], path: Path) -> None:
+    """Write to a temporary file beside `path`, then rename, so no reader sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save(tensors, temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def _read_png_split(root: Path, split: str, classes: tuple[str, ...], per_class: int) -> Tensor:
+    """Decode `per_class` PNGs of each class in canonical order into a (N, 3, 32, 32) uint8 tensor."""
+    paths = []
+    for name in classes:
+        folder = root / split / name
+        found = len(list(folder.glob("*.png"))) if folder.is_dir() else 0
+        if found != per_class:
+            raise ValueError(f"expected {per_class} {split} images of {name!r} in {folder}, found {found}")
+        paths += [folder / f"{rank:05d}.png" for rank in range(per_class)]
+    return torch.from_numpy(np.stack([_read_png(path) for path in paths])).permute(0, 3, 1, 2)
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """One 32×32 RGB image as an (32, 32, 3) uint8 array; errors name the file."""
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"missing image {path}") from None
+    except OSError as error:
+        raise ValueError(f"cannot read image {path}: {error}") from error
+    if pixels.shape != (32, 32, 3):
+        raise ValueError(f"image {path} is {pixels.shape[1]}×{pixels.shape[0]}, expected 32×32")
+    return pixels
+
+
+def _read_official_split(root: Path, split: str, classes: tuple[str, ...], per_class: int, download: bool) -> Tensor:
+    """The images of both classes from the official release, in canonical order."""
+    from torchvision.datasets import CIFAR10
+
+    try:
+        release = CIFAR10(root, train=split == "train", download=download)
+    except (OSError, RuntimeError) as error:
+        raise FileNotFoundError(_no_data_message(root)) from error
+    targets = torch.tensor(release.targets)
+    indices = []
+    for name in classes:
+        class_indices = torch.nonzero(targets == CIFAR10_CLASSES.index(name)).flatten()
+        if len(class_indices) != per_class:
+            raise ValueError(f"expected {per_class} {split} images of {name!r}, found {len(class_indices)}")
+        indices.append(class_indices)
+    return torch.from_numpy(release.data[torch.cat(indices).numpy()]).permute(0, 3, 1, 2)
+
+
+def _resize(images: Tensor, size: int) -> Tensor:
+    """Resize a uint8 batch to size×size with antialiasing, in one call.
+
+    torch's uint8 kernel gives the same pixels as torchvision's resize, without importing it.
+    """
+    if images.shape[-1] == size:
+        return images.contiguous()
+    return nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
+
+
+def _split_and_normalise(
+    prepared: dict[str, Tensor], classes: tuple[str, ...], n_val: int, seed: int, layout: str
+) -> Cifar2:
+    """Stratified seeded train/val split, statistics from train only, float32 normalisation."""
+    images, labels = prepared["train_images"], prepared["train_labels"]
+    generator = torch.Generator().manual_seed(seed)
+    val_mask = torch.zeros(len(labels), dtype=torch.bool)
+    for label in (0, 1):
+        members = torch.nonzero(labels == label).flatten()
+        chosen = torch.randperm(len(members), generator=generator)[: n_val // 2]
+        val_mask[members[chosen]] = True
+    raw = {
+        "train": images[~val_mask],
+        "val": images[val_mask],
+        "test": prepared["test_images"],
+    }
+    targets = {"train": labels[~val_mask], "val": labels[val_mask], "test": prepared["test_labels"]}
+    train_pixels = raw["train"].double() / 255
+    mean = train_pixels.mean(dim=(0, 2, 3)).float()
+    std = train_pixels.std(dim=(0, 2, 3)).float()
+    splits = {
+        split: TensorDataset((raw[split].float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1), targets[split])
+        for split in raw
+    }
+    return Cifar2(**splits, mean=mean, std=std, classes=classes, raw=raw, layout=layout)
+
+
+class TensorLoader:
+    """Batches sliced from in-memory tensors, reshuffled each epoch by the loader's own generator."""
+
+    def __init__(self, dataset: TensorDataset, batch_size: int, shuffle: bool, seed: int) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.inputs, self.targets = dataset.tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.targets) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        inputs, targets = self.inputs, self.targets
+        if self.shuffle:
+            order = torch.randperm(len(targets), generator=self.generator)
+            inputs, targets = inputs[order], targets[order]
+        for start in range(0, len(targets), self.batch_size):
+            yield inputs[start : start + self.batch_size], targets[start : start + self.batch_size]
+
+
+def make_loader(dataset: TensorDataset, batch_size: int = 256, shuffle: bool = True, seed: int = SEED) -> TensorLoader:
+    """The loader every training and evaluation uses; two made alike yield the same batches."""
+    return TensorLoader(dataset, batch_size, shuffle, seed)
+
+
+# ---------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------
+
+
+def identity(z: Tensor) -> Tensor:
+    """f(z) = z."""
+    return z
+
+
+def d_identity(z: Tensor) -> Tensor:
+    """f'(z) = 1."""
+    return torch.ones_like(z)
+
+
+def d_tanh(z: Tensor) -> Tensor:
+    """tanh'(z) = 1 − tanh(z)²."""
+    return 1 - torch.tanh(z) ** 2
+
+
+def d_relu(z: Tensor) -> Tensor:
+    """relu'(z) = 1 where z > 0, else 0."""
+    return (z > 0).to(z.dtype)
+
+
+def d_sigmoid(z: Tensor) -> Tensor:
+    """sigmoid'(z) = σ(z)(1 − σ(z))."""
+    s = torch.sigmoid(z)
+    return s * (1 - s)
+
+
+ACTIVATIONS: dict[str, tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]] = {
+    "tanh": (torch.tanh, d_tanh),
+    "relu": (torch.relu, d_relu),
+    "sigmoid": (torch.sigmoid, d_sigmoid),
+    "identity": (identity, d_identity),
+}
+
+
+class MyNet(nn.Module):
+    """A fully connected net whose forward pass keeps z and a for backpropagation by hand."""
+
+    def __init__(self, n_l: Sequence[int], activation: str | Sequence[str] = "tanh") -> None:
+        super().__init__()
+        self.n_l = list(n_l)
+        self.L = len(self.n_l) - 1
+        if self.L < 1 or any(width < 1 for width in self.n_l):
+            raise ValueError(f"n_l needs at least two positive widths, got {self.n_l}")
+        names = [activation] * self.L if isinstance(activation, str) else list(activation)
+        if len(names) != self.L:
+            raise ValueError(f"{self.L} layers need {self.L} activations, got {len(names)}")
+        for name in names:
+            if name not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+        self.activations = names
+        self.fc = nn.ModuleDict({str(l): nn.Linear(self.n_l[l - 1], self.n_l[l]) for l in range(1, self.L + 1)})
+        self.f = {l: ACTIVATIONS[names[l - 1]][0] for l in range(1, self.L + 1)}
+        self.df = {l: ACTIVATIONS[names[l - 1]][1] for l in range(1, self.L + 1)}
+        self.z: dict[int, Tensor] = {}
+        self.a: dict[int, Tensor] = {}
+        self.dL_dw: dict[int, Tensor] = {}
+        self.dL_db: dict[int, Tensor] = {}
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Flatten x to (batch, -1), run every layer and cache z[l] and a[l]."""
+        self.a[0] = torch.flatten(x, 1)
+        for l in range(1, self.L + 1):
+            self.z[l] = self.fc[str(l)](self.a[l - 1])
+            self.a[l] = self.f[l](self.z[l])
+        return self.a[self.L]
+
+
+class MyMLP(nn.Module):
+    """The project's classifier: 768 → 128 → 32 → 2 with ReLU after each hidden layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(768, 128)
+        self.fc2 = nn.Linear(128, 32)
+        self.fc3 = nn.Linear(32, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits for a batch of images; CrossEntropyLoss applies the softmax."""
+        x = torch.flatten(x, 1)
+        x = torch.relu(self.fc1(x))
+        x = torch.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+# ---------------------------------------------------------------------------
+# Backpropagation and gradient check
+# ---------------------------------------------------------------------------
+
+
+def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
+    """Fill model.dL_dw and model.dL_db for L = Σ (y_true − y_pred)², without autograd.
+
+    With δ[l] = ∂L/∂z[l], a batch of B rows, and ⊙ the elementwise product:
+        δ[L]     = 2 (y_pred − y_true) ⊙ f'_L(z[L])             (B, n_L)
+        δ[l]     = (δ[l+1] W[l+1]) ⊙ f'_l(z[l])                 (B, n_l)
+        ∂L/∂W[l] = δ[l]ᵀ a[l−1]                                 (n_l, n_{l−1})
+        ∂L/∂b[l] = Σ over the batch of δ[l]                     (n_l,)
+    """
+    L = model.L
+    if L not in model.z:
+        raise ValueError("run model(x) before backpropagation: the forward caches z and a are empty")
+    expected = tuple(model.z[L].shape)
+    for name, tensor in (("y_pred", y_pred), ("y_true", y_true)):
+        if tuple(tensor.shape) != expected:
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {expected} (the output z[L])")
+    with torch.no_grad():
+        delta = 2 * (y_pred - y_true) * model.df[L](model.z[L])
+        for l in range(L, 0, -1):
+            model.dL_dw[l] = delta.T @ model.a[l - 1]
+            model.dL_db[l] = delta.sum(dim=0)
+            if l > 1:
+                delta = (delta @ model.fc[str(l)].weight) * model.df[l - 1](model.z[l - 1])
+
+
+def sum_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
+    """The course's loss: Σ over the batch and the outputs of (y_true − y_pred)²."""
+    return ((y_true - y_pred) ** 2).sum()
+
+
+def relative_error(a: Tensor, b: Tensor) -> float:
+    """‖a − b‖ / (‖a‖ + ‖b‖), and 0 when both are zero."""
+    scale = (a.norm() + b.norm()).item()
+    return (a - b).norm().item() / max(scale, torch.finfo(torch.float64).tiny)
+
+
+def numerical_gradient(loss: Callable[[], float], parameter: Tensor, eps: float) -> Tensor:
+    """Central differences (loss(θ+ε) − loss(θ−ε)) / 2ε, one entry of `parameter` at a time."""
+    gradient = torch.zeros_like(parameter)
+    flat_parameter, flat_gradient = parameter.view(-1), gradient.view(-1)
+    for i in range(flat_parameter.numel()):
+        original = flat_parameter[i].item()
+        flat_parameter[i] = original + eps
+        loss_plus = loss()
+        flat_parameter[i] = original - eps
+        loss_minus = loss()
+        flat_parameter[i] = original
+        flat_gradient[i] = (loss_plus - loss_minus) / (2 * eps)
+    return gradient
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Per-layer relative errors between finite differences and backprop, and the verdict."""
+
+    errors: dict[int, dict[str, float]]
+    tolerance: float
+
+    @property
+    def failing_layers(self) -> list[int]:
+        """Layers whose weight or bias gradient is off by more than the tolerance."""
+        return [l for l, errors in self.errors.items() if max(errors.values()) > self.tolerance]
+
+    @property
+    def passed(self) -> bool:
+        """True when every layer is within the tolerance."""
+        return not self.failing_layers
+
+    def __str__(self) -> str:
+        if self.passed:
+            return f"PASS: every layer within {self.tolerance:.0e}"
+        return f"FAIL: layer(s) {', '.join(map(str, self.failing_layers))} above {self.tolerance:.0e}"
+
+
+def gradient_check(
+    model: nn.Module,
+    x: Tensor,
+    y_true: Tensor,
+    backprop: Callable[[nn.Module, Tensor, Tensor], None] = backpropagation,
+    eps: float = 1e-6,
+    tolerance: float = 1e-6,
+) -> GradientCheck:
+    """Compare `backprop` with central finite differences in float64 on every weight and bias."""
+    model = copy.deepcopy(model).double()
+    x, y_true = x.double(), y_true.double()
+    with torch.no_grad():
+        backprop(model, y_true, model(x))
+
+        def loss() -> float:
+            return sum_squared_error(y_true, model(x)).item()
+
+        errors = {}
+        for l in range(1, model.L + 1):
+            layer = model.fc[str(l)]
+            errors[l] = {
+                "weight": relative_error(numerical_gradient(loss, layer.weight, eps), model.dL_dw[l]),
+                "bias": relative_error(numerical_gradient(loss, layer.bias, eps), model.dL_db[l]),
+            }
+    return GradientCheck(errors, tolerance)
+
+
+# ---------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite."""
+
+
+def check_hyperparameters(lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+    """Raise ValueError naming the value when lr ≤ 0, momentum ∉ [0, 1) or weight_decay < 0."""
+    if not lr > 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    if not weight_decay >= 0:
+        raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+
+
+def train(
+    n_epochs: int,
+    optimizer: torch.optim.Optimizer,
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train_loader: TensorLoader,
+    *,
+    eval_loaders: dict[str, TensorLoader] | None = None,
+    history: dict[str, list[float]] | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Train with a torch optimizer; return the mean training loss of each epoch."""
+    for group in optimizer.param_groups:
+        check_hyperparameters(float(group["lr"]), group.get("momentum", 0.0), group.get("weight_decay", 0.0))
+
+    def update(loss: Tensor) -> None:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, eval_loaders, history, progress)
+
+
+def train_manual_update(
+    n_epochs: int,
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train_loader: TensorLoader,
+    lr: float,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    *,
+    eval_loaders: dict[str, TensorLoader] | None = None,
+    history: dict[str, list[float]] | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Train with SGD written out by hand; return the mean training loss of each epoch.
+
+    For each parameter θ with gradient g, at step t (as torch.optim.SGD, no dampening):
+        g   ← g + weight_decay · θ                 (when weight_decay ≠ 0)
+        b_t ← g                at the first step    (when momentum ≠ 0)
+        b_t ← momentum · b_{t−1} + g  afterwards;   then g ← b_t
+        θ   ← θ − lr · g
+    The operations and their order are torch's, so the results are bitwise equal.
+    """
+    check_hyperparameters(lr, momentum, weight_decay)
+    parameters = list(model.parameters())
+    momentum_buffers: list[Tensor | None] = [None] * len(parameters)
+
+    def update(loss: Tensor) -> None:
+        model.zero_grad()
+        loss.backward()
+        with torch.no_grad():
+            for i, parameter in enumerate(parameters):
+                if parameter.grad is None:
+                    continue
+                gradient = parameter.grad
+                if weight_decay != 0:
+                    gradient = gradient.add(parameter, alpha=weight_decay)
+                if momentum != 0:
+                    if momentum_buffers[i] is None:
+                        # A copy, not p.grad itself: zeroing the gradients must not wipe the buffer.
+                        momentum_buffers[i] = gradient.detach().clone()
+                    else:
+                        momentum_buffers[i].mul_(momentum).add_(gradient, alpha=1)
+                    gradient = momentum_buffers[i]
+                parameter.add_(gradient, alpha=-lr)
+
+    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, eval_loaders, history, progress)
+
+
+def _run_epochs(
+    n_epochs: int,
+    model: nn.Module,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    train_loader: TensorLoader,
+    update: Callable[[Tensor], None],
+    eval_loaders: dict[str, TensorLoader] | None,
+    history: dict[str, list[float]] | None,
+    progress: bool,
+) -> list[float]:
+    """The epoch loop both trainers share; `update` turns one batch loss into a step."""
+    if not (isinstance(n_epochs, int) and n_epochs >= 1):
+        raise ValueError(f"n_epochs must be a whole number >= 1, got {n_epochs}")
+    if eval_loaders and history is None:
+        raise ValueError("eval_loaders needs a history dict to record the accuracies in")
+    epoch_losses = []
+    for epoch in _progress_bar(range(1, n_epochs + 1), progress):
+        model.train()
+        loss_sum, sample_count = 0.0, 0
+        for batch, (inputs, targets) in enumerate(train_loader, start=1):
+            loss = loss_fn(model(inputs), targets)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise NonFiniteLossError(
+                    f"loss is {loss_value} at epoch {epoch}, batch {batch}: training diverged "
+                    "(try a smaller learning rate)"
+                )
+            update(loss)
+            loss_sum += loss_value * len(targets)
+            sample_count += len(targets)
+        epoch_losses.append(loss_sum / sample_count)
+        for name, loader in (eval_loaders or {}).items():
+            history.setdefault(f"{name}_acc", []).append(accuracy(model, loader))
+    return epoch_losses
+
+
+def _progress_bar(epochs: range, enabled: bool) -> Iterator[int]:
+    """Epochs, with a tqdm bar when enabled."""
+    if not enabled:
+        return iter(epochs)
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(epochs, desc="epochs", leave=False))
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------
+
+
+def predictions(model: nn.Module, loader: TensorLoader) -> tuple[Tensor, Tensor]:
+    """Predicted and true labels over a whole loader."""
+    model.eval()
+    predicted, true = [], []
+    with torch.no_grad():
+        for inputs, targets in loader:
+            predicted.append(model(inputs).argmax(dim=1))
+            true.append(targets)
+    return torch.cat(predicted), torch.cat(true)
+
+
+def accuracy(model: nn.Module, loader: TensorLoader) -> float:
+    """Fraction of correctly classified samples."""
+    predicted, true = predictions(model, loader)
+    return (predicted == true).double().mean().item()
+
+
+def confusion_matrix(model: nn.Module, loader: TensorLoader, n_classes: int = 2) -> Tensor:
+    """Counts with rows = true class and columns = predicted class."""
+    predicted, true = predictions(model, loader)
+    return torch.bincount(true * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
+
+
+# ---------------------------------------------------------------------------
+# The study: five SGD configurations, each trained with torch and by hand
+# ---------------------------------------------------------------------------
+
+CONFIGS = (
+    {"name": "Model 1", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0},
+    {"name": "Model 2", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01},
+    {"name": "Model 3", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.0},
+    {"name": "Model 4", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.01},
+    {"name": "Model 5", "lr": 0.05, "momentum": 0.85, "weight_decay": 0.01},
+)
+
+
+def train_both(
+    config: dict, data: Cifar2, n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
+) -> tuple[dict, nn.Module]:
+    """Train one configuration with torch.optim.SGD and by hand from the same start; compare them."""
+    val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
+    train_eval_loader = make_loader(data.train, batch_size=len(data.train), shuffle=False)
+    hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+    runs, models = {}, {}
+    for trainer in ("sgd", "manual"):
+        torch.manual_seed(seed)
+        model = MyMLP()
+        train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
+        history: dict[str, list[float]] = {}
+        options = {"eval_loaders": {"val": val_loader}, "history": history, "progress": False}
+        loss_fn = nn.CrossEntropyLoss()
+        if trainer == "sgd":
+            optimizer = torch.optim.SGD(model.parameters(), **hyper)
+            losses = train(n_epochs, optimizer, model, loss_fn, train_loader, **options)
+        else:
+            losses = train_manual_update(n_epochs, model, loss_fn, train_loader, **hyper, **options)
+        runs[trainer] = {
+            "train_loss": losses,
+            "train_acc": accuracy(model, train_eval_loader),
+            "val_acc": history["val_acc"][-1],
+            "val_acc_per_epoch": history["val_acc"],
+        }
+        models[trainer] = model
+    pairs = list(zip(models["sgd"].parameters(), models["manual"].parameters(), strict=True))
+    record = {
+        **config,
+        **runs,
+        "max_param_diff": max((p - q).abs().max().item() for p, q in pairs),
+        "max_loss_diff": max(
+            abs(p - q) for p, q in zip(runs["sgd"]["train_loss"], runs["manual"]["train_loss"], strict=True)
+        ),
+        "bitwise_identical": all(torch.equal(p, q) for p, q in pairs)
+        and runs["sgd"]["train_loss"] == runs["manual"]["train_loss"],
+    }
+    return record, models["sgd"]
+
+
+def save_results(results: dict, path: str | os.PathLike = FIGURES_DIR / "results.json") -> None:
+    """Write the results as indented JSON, the same bytes for the same numbers."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(results, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------
+# Plots: each returns its Figure and saves it when given a path
+# ---------------------------------------------------------------------------
+
+TRAINER_STYLE = {"sgd": ("torch.optim.SGD", "tab:blue", "-"), "manual": ("manual update", "tab:orange", "--")}
+
+
+def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
+    """Lay out the figure and save it as PNG when a path is given."""
+    fig.tight_layout()
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110, metadata={"Software": None})
+    return fig
+
+
+def plot_samples(data: Cifar2, n_per_class: int = 6, path: str | os.PathLike | None = None) -> Figure:
+    """Training images of each class, as stored and after normalisation."""
+    labels = data.train.tensors[1]
+    chosen = torch.cat([torch.nonzero(labels == c).flatten()[:n_per_class] for c in (0, 1)])
+    normalised = data.train.tensors[0][chosen]
+    # Normalised pixels lie roughly in [-2.5, 2.5]; a fixed window shows them without per-image stretching.
+    window = ((normalised + 2.5) / 5).clamp(0, 1)
+    rows = {"as stored (uint8)": data.raw["train"][chosen].float() / 255, "normalised": window}
+    fig, axes = plt.subplots(2, len(chosen), figsize=(1.3 * len(chosen), 3.2))
+    for row, (title, images) in enumerate(rows.items()):
+        for column, image in enumerate(images):
+            axis = axes[row, column]
+            axis.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(data.classes[labels[chosen[column]]], fontsize=8)
+        axes[row, 0].set_ylabel(title, fontsize=8)
+    fig.suptitle("16×16 training images before and after per-channel normalisation")
+    return _finish(fig, path)
+
+
+def plot_gradient_check(checks: dict[str, GradientCheck], path: str | os.PathLike | None = None) -> Figure:
+    """Relative error per layer and parameter, on a log scale, for one or more gradient checks."""
+    fig, axis = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / len(checks)
+    for offset, (label, check) in enumerate(checks.items()):
+        names = [f"W{l}" if kind == "weight" else f"b{l}" for l in check.errors for kind in ("weight", "bias")]
+        values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
+        positions = np.arange(len(names)) + offset * width
+        axis.bar(positions, values, width, label=label)
+        axis.set_xticks(np.arange(len(names)) + width * (len(checks) - 1) / 2, names)
+    tolerance = next(iter(checks.values())).tolerance
+    axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance {tolerance:.0e}")
+    axis.set_yscale("log")
+    axis.set_xlabel("parameter (layer)")
+    axis.set_ylabel("relative error vs finite differences")
+    axis.set_title("Gradient check: backprop vs central differences (float64)")
+    axis.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_accuracies(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
+    """Figure 1: train and validation accuracy of each model, SGD vs manual."""
+    fig, axis = plt.subplots(figsize=(9, 4))
+    bars = [(trainer, split) for trainer in ("sgd", "manual") for split in ("train", "val")]
+    width = 0.8 / len(bars)
+    positions = np.arange(len(models))
+    for offset, (trainer, split) in enumerate(bars):
+        values = [model[trainer][f"{split}_acc"] for model in models]
+        axis.bar(positions + offset * width, values, width, label=f"{split}, {TRAINER_STYLE[trainer][0]}")
+    axis.set_xticks(positions + width * (len(bars) - 1) / 2, [model["name"] for model in models])
+    low = min(model[trainer][f"{split}_acc"] for model in models for trainer, split in bars)
+    axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    axis.set_ylabel("accuracy")
+    axis.set_title("Figure 1: train and validation accuracy, torch.optim.SGD vs manual update")
+    axis.legend(fontsize=8, ncol=2, loc="lower right")
+    return _finish(fig, path)
+
+
+def plot_final_losses(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
+    """Figure 2: training loss after the last epoch, SGD vs manual."""
+    fig, axis = plt.subplots(figsize=(8, 4))
+    positions = np.arange(len(models))
+    for offset, trainer in enumerate(("sgd", "manual")):
+        values = [model[trainer]["train_loss"][-1] for model in models]
+        bars = axis.bar(positions + offset * 0.4, values, 0.4, label=TRAINER_STYLE[trainer][0])
+        axis.bar_label(bars, fmt="%.3f", fontsize=7)
+    axis.set_xticks(positions + 0.2, [model["name"] for model in models])
+    axis.set_ylabel("mean cross-entropy, last epoch")
+    axis.set_title("Figure 2: final training loss per model")
+    axis.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_loss_panels(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
+    """Figure 3: training loss per epoch, one panel per model, SGD vs manual."""
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True)
+    for axis, model in zip(np.atleast_1d(axes), models, strict=True):
+        for trainer, (label, color, style) in TRAINER_STYLE.items():
+            losses = model[trainer]["train_loss"]
+            axis.plot(range(1, len(losses) + 1), losses, style, color=color, label=label)
+        axis.set_title(model["name"])
+        axis.set_xlabel("epoch")
+    np.atleast_1d(axes)[0].set_ylabel("mean training loss")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle("Figure 3: training loss per epoch, torch.optim.SGD vs manual update")
+    return _finish(fig, path)
+
+
+def plot_loss_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
+    """Figure 4: the training loss curves of all models together."""
+    fig, axis = plt.subplots(figsize=(7, 4))
+    for model in models:
+        losses = model["sgd"]["train_loss"]
+        axis.plot(range(1, len(losses) + 1), losses, label=_config_label(model))
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("mean training loss (log scale)")
+    axis.set_title("Figure 4: training loss of the five models")
+    axis.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_val_accuracy_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
+    """Validation accuracy after each epoch, one curve per model."""
+    fig, axis = plt.subplots(figsize=(7, 4))
+    for model in models:
+        accuracies = model["sgd"]["val_acc_per_epoch"]
+        axis.plot(range(1, len(accuracies) + 1), accuracies, label=_config_label(model))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("validation accuracy")
+    axis.set_title("Validation accuracy per epoch")
+    axis.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def plot_selected_accuracy(selected: dict, path: str | os.PathLike | None = None) -> Figure:
+    """Figure 5: the selected model's accuracy on train, validation and test."""
+    fig, axis = plt.subplots(figsize=(5, 3.6))
+    splits = ("train", "val", "test")
+    bars = axis.bar(
+        splits, [selected[f"{split}_acc"] for split in splits], color=["tab:blue", "tab:orange", "tab:green"]
+    )
+    axis.bar_label(bars, fmt="%.3f")
+    axis.set_ylim(0, 1.05)
+    axis.set_ylabel("accuracy")
+    axis.set_title(f"Figure 5: {selected['name']} (selected on validation)")
+    return _finish(fig, path)
+
+
+def plot_confusion_matrix(
+    matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str, path: str | os.PathLike | None = None
+) -> Figure:
+    """Figure 6: a confusion matrix as a heatmap, rows true and columns predicted."""
+    import seaborn as sns
+
+    fig, axis = plt.subplots(figsize=(4.6, 3.8))
+    sns.heatmap(
+        np.asarray(matrix), annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axis
+    )
+    axis.set_xlabel("predicted class")
+    axis.set_ylabel("true class")
+    axis.set_title(title)
+    return _finish(fig, path)
+
+
+def _config_label(model: dict) -> str:
+    """A legend label with the model's hyper-parameters."""
+    return f"{model['name']} (lr {model['lr']}, m {model['momentum']}, wd {model['weight_decay']})"
