@@ -471,7 +471,9 @@ def gradient_check(
     tolerance: float = 1e-6,
 ) -> GradientCheck:
     """Compare `backprop` with central finite differences in float64 on every weight and bias."""
-    model = copy.deepcopy(model).double()
+    # The caches may hold autograd-tracked tensors, which deepcopy refuses: start the copy with empty ones.
+    caches = {id(getattr(model, name)): {} for name in ("z", "a", "dL_dw", "dL_db") if hasattr(model, name)}
+    model = copy.deepcopy(model, memo=caches).double()
     x, y_true = x.double(), y_true.double()
     with torch.no_grad():
         backprop(model, y_true, model(x))
@@ -544,15 +546,7 @@ def train_manual_update(
     history: dict[str, list[float]] | None = None,
     progress: bool = True,
 ) -> list[float]:
-    """Train with SGD written out by hand; return the mean training loss of each epoch.
-
-    For each parameter θ with gradient g, at step t (as torch.optim.SGD, no dampening):
-        g   ← g + weight_decay · θ                 (when weight_decay ≠ 0)
-        b_t ← g                at the first step    (when momentum ≠ 0)
-        b_t ← momentum · b_{t−1} + g  afterwards;   then g ← b_t
-        θ   ← θ − lr · g
-    The operations and their order are torch's, so the results are bitwise equal.
-    """
+    """Train with SGD written out by hand (`manual_sgd_step`); return the mean loss of each epoch."""
     check_hyperparameters(lr, momentum, weight_decay)
     parameters = list(model.parameters())
     momentum_buffers: list[Tensor | None] = [None] * len(parameters)
@@ -560,23 +554,37 @@ def train_manual_update(
     def update(loss: Tensor) -> None:
         model.zero_grad()
         loss.backward()
-        with torch.no_grad():
-            for i, parameter in enumerate(parameters):
-                if parameter.grad is None:
-                    continue
-                gradient = parameter.grad
-                if weight_decay != 0:
-                    gradient = gradient.add(parameter, alpha=weight_decay)
-                if momentum != 0:
-                    if momentum_buffers[i] is None:
-                        # A copy, not p.grad itself: zeroing the gradients must not wipe the buffer.
-                        momentum_buffers[i] = gradient.detach().clone()
-                    else:
-                        momentum_buffers[i].mul_(momentum).add_(gradient, alpha=1)
-                    gradient = momentum_buffers[i]
-                parameter.add_(gradient, alpha=-lr)
+        manual_sgd_step(parameters, momentum_buffers, lr, momentum, weight_decay)
 
     return _run_epochs(n_epochs, model, loss_fn, train_loader, update, eval_loaders, history, progress)
+
+
+def manual_sgd_step(
+    parameters: list[Tensor], momentum_buffers: list[Tensor | None], lr: float, momentum: float, weight_decay: float
+) -> None:
+    """One SGD step by hand, updating `parameters` and `momentum_buffers` in place.
+
+    For each parameter θ with gradient g (torch.optim.SGD without dampening or Nesterov):
+        g   ← g + weight_decay · θ                     when weight_decay ≠ 0
+        b   ← g  at the first step,  else  b ← momentum · b + g,  then  g ← b      when momentum ≠ 0
+        θ   ← θ − lr · g
+    The operations and their order are torch's, so the results are bitwise equal.
+    """
+    with torch.no_grad():
+        for i, parameter in enumerate(parameters):
+            if parameter.grad is None:
+                continue
+            gradient = parameter.grad
+            if weight_decay != 0:
+                gradient = gradient.add(parameter, alpha=weight_decay)
+            if momentum != 0:
+                if momentum_buffers[i] is None:
+                    # A copy, never p.grad itself: zeroing the gradient in place would wipe the buffer.
+                    momentum_buffers[i] = gradient.detach().clone()
+                else:
+                    momentum_buffers[i].mul_(momentum).add_(gradient, alpha=1)
+                gradient = momentum_buffers[i]
+            parameter.add_(gradient, alpha=-lr)
 
 
 def _run_epochs(

@@ -1,0 +1,243 @@
+"""Backpropagation by hand against autograd and against finite differences."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import helpers
+from helpers import MyNet, backpropagation, gradient_check, sum_squared_error
+
+ACTIVATION_NAMES = sorted(helpers.ACTIVATIONS)
+
+
+def autograd_gradients(model: nn.Module, x: torch.Tensor, y_true: torch.Tensor) -> dict:
+    """Gradients of the sum of squared errors from Tensor.backward(), after filling model's manual ones."""
+    model.zero_grad()
+    y_pred = model(x)
+    sum_squared_error(y_true, y_pred).backward()
+    backpropagation(model, y_true, y_pred)
+    return {l: (model.fc[str(l)].weight.grad, model.fc[str(l)].bias.grad) for l in range(1, model.L + 1)}
+
+
+def assert_matches_autograd(model: nn.Module, x: torch.Tensor, y_true: torch.Tensor, bound: float) -> None:
+    for l, (weight_grad, bias_grad) in autograd_gradients(model, x, y_true).items():
+        assert model.dL_dw[l].shape == model.fc[str(l)].weight.shape
+        assert model.dL_db[l].shape == model.fc[str(l)].bias.shape
+        assert helpers.relative_error(model.dL_dw[l], weight_grad) < bound, f"weights of layer {l}"
+        assert helpers.relative_error(model.dL_db[l], bias_grad) < bound, f"biases of layer {l}"
+
+
+@st.composite
+def architectures(draw):
+    widths = draw(st.lists(st.integers(1, 20), min_size=2, max_size=5))
+    per_layer = draw(st.booleans())
+    if per_layer:
+        activation = draw(
+            st.lists(st.sampled_from(ACTIVATION_NAMES), min_size=len(widths) - 1, max_size=len(widths) - 1)
+        )
+    else:
+        activation = draw(st.sampled_from(ACTIVATION_NAMES))
+    batch_size = draw(st.sampled_from([1, 2, 7, 32]))
+    seed = draw(st.integers(0, 2**31 - 1))
+    return widths, activation, batch_size, seed
+
+
+@settings(max_examples=300, deadline=None)
+@given(architectures())
+def test_matches_autograd_on_random_architectures(architecture):
+    widths, activation, batch_size, seed = architecture
+    torch.manual_seed(seed)
+    model = MyNet(widths, activation).double()
+    x = torch.randn(batch_size, widths[0], dtype=torch.float64)
+    y_true = torch.randn(batch_size, widths[-1], dtype=torch.float64)
+    assert_matches_autograd(model, x, y_true, bound=1e-10)
+
+
+@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_every_activation_and_batch_size(activation, batch_size):
+    torch.manual_seed(0)
+    model = MyNet([5, 8, 6, 3], activation).double()
+    x = torch.randn(batch_size, 5, dtype=torch.float64)
+    y_true = torch.randn(batch_size, 3, dtype=torch.float64)
+    assert_matches_autograd(model, x, y_true, bound=1e-10)
+
+
+def test_image_batches_are_flattened():
+    torch.manual_seed(1)
+    model = MyNet([3 * 4 * 4, 10, 2], "relu").double()
+    images = torch.randn(9, 3, 4, 4, dtype=torch.float64)
+    assert_matches_autograd(model, images, torch.randn(9, 2, dtype=torch.float64), bound=1e-10)
+    assert model.a[0].shape == (9, 48)
+
+
+class CourseTanhNet(nn.Module):
+    """A net written the course's way: only the attribute contract is shared with MyNet."""
+
+    def __init__(self, n_l):
+        super().__init__()
+        self.n_l = n_l
+        self.L = len(n_l) - 1
+        self.fc = nn.ModuleDict({str(i): nn.Linear(n_l[i - 1], n_l[i]) for i in range(1, self.L + 1)})
+        self.f = {i: torch.tanh for i in range(1, self.L + 1)}
+        self.df = {i: (lambda z: 1 / torch.cosh(z) ** 2) for i in range(1, self.L + 1)}
+        self.a, self.z, self.dL_dw, self.dL_db = {}, {}, {}, {}
+
+    def forward(self, x):
+        self.a[0] = torch.flatten(x, 1)
+        for i in range(1, self.L + 1):
+            self.z[i] = self.fc[str(i)](self.a[i - 1])
+            self.a[i] = self.f[i](self.z[i])
+        return self.a[self.L]
+
+
+def test_runs_on_the_course_class():
+    torch.manual_seed(2)
+    model = CourseTanhNet([4, 6, 5, 2]).double()
+    x = torch.randn(12, 4, dtype=torch.float64)
+    assert_matches_autograd(model, x, torch.randn(12, 2, dtype=torch.float64), bound=1e-10)
+    assert gradient_check(model, x, torch.randn(12, 2)).passed
+
+
+def test_course_procedure_checks_before_every_step():
+    """Toy data, 10 samples, 5 epochs of per-sample SGD at lr 0.1, checked before each step."""
+    torch.manual_seed(helpers.SEED)
+    model = MyNet([2, 3, 2])
+    x = torch.randn(10, 2)
+    y_true = torch.stack([x[:, 0] * x[:, 1], x[:, 0] - x[:, 1]], dim=1).tanh()
+    losses = []
+    for _epoch in range(5):
+        epoch_loss = 0.0
+        for i in range(10):
+            sample, target = x[i : i + 1], y_true[i : i + 1]
+            assert_matches_autograd(model, sample, target, bound=1e-5)
+            check = gradient_check(model, sample, target)
+            assert check.passed, str(check)
+            y_pred = model(sample)
+            epoch_loss += sum_squared_error(target, y_pred).item()
+            backpropagation(model, target, y_pred)
+            with torch.no_grad():
+                for l in range(1, model.L + 1):
+                    model.fc[str(l)].weight -= 0.1 * model.dL_dw[l]
+                    model.fc[str(l)].bias -= 0.1 * model.dL_db[l]
+        losses.append(epoch_loss)
+    assert losses[-1] < losses[0]
+
+
+def backprop_without_hidden_derivative(model, y_true, y_pred):
+    """Broken on purpose: forgets f' in the hidden layers."""
+    with torch.no_grad():
+        delta = 2 * (y_pred - y_true) * model.df[model.L](model.z[model.L])
+        for l in range(model.L, 0, -1):
+            model.dL_dw[l] = delta.T @ model.a[l - 1]
+            model.dL_db[l] = delta.sum(dim=0)
+            delta = delta @ model.fc[str(l)].weight
+
+
+def backprop_with_mean_bias(model, y_true, y_pred):
+    """Broken on purpose: averages the bias gradient over the batch instead of summing it."""
+    backpropagation(model, y_true, y_pred)
+    for l in range(1, model.L + 1):
+        model.dL_db[l] = model.dL_db[l] / len(y_true)
+
+
+def backprop_without_output_derivative(model, y_true, y_pred):
+    """Broken on purpose: treats the output layer as linear."""
+    with torch.no_grad():
+        saved = model.df[model.L]
+        model.df[model.L] = helpers.d_identity
+        try:
+            backpropagation(model, y_true, y_pred)
+        finally:
+            model.df[model.L] = saved
+
+
+@pytest.fixture
+def small_problem():
+    torch.manual_seed(3)
+    model = MyNet([4, 5, 3, 2], ["tanh", "sigmoid", "tanh"])
+    return model, torch.randn(6, 4), torch.randn(6, 2)
+
+
+def test_gradient_check_passes_on_the_real_backprop(small_problem):
+    check = gradient_check(*small_problem)
+    assert check.passed, str(check)
+    assert max(max(errors.values()) for errors in check.errors.values()) < 1e-7
+    assert str(check).startswith("PASS")
+
+
+@pytest.mark.parametrize(
+    ("broken", "wrong_layers"),
+    [
+        (backprop_without_hidden_derivative, [1, 2]),
+        (backprop_with_mean_bias, [1, 2, 3]),
+        (backprop_without_output_derivative, [1, 2, 3]),
+    ],
+)
+def test_gradient_check_catches_broken_backprops(small_problem, broken, wrong_layers):
+    check = gradient_check(*small_problem, backprop=broken)
+    assert not check.passed
+    assert check.failing_layers == wrong_layers
+    assert str(check).startswith("FAIL")
+    assert min(check.errors[l]["weight"] + check.errors[l]["bias"] for l in wrong_layers) > 1e-3
+
+
+def test_gradient_check_leaves_the_model_alone(small_problem):
+    model, x, y_true = small_problem
+    before = [p.clone() for p in model.parameters()]
+    gradient_check(model, x, y_true)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_relative_error_is_zero_for_two_zero_gradients():
+    assert helpers.relative_error(torch.zeros(3), torch.zeros(3)) == 0.0
+    assert helpers.relative_error(torch.ones(3), -torch.ones(3)) == 1.0
+
+
+def test_numerical_gradient_of_a_quadratic():
+    theta = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
+    gradient = helpers.numerical_gradient(lambda: (theta**2).sum().item(), theta, 1e-6)
+    assert torch.allclose(gradient, 2 * theta, rtol=0, atol=1e-8)
+
+
+def test_shape_mismatch_names_both_shapes():
+    model = MyNet([3, 4, 2])
+    y_pred = model(torch.randn(5, 3))
+    with pytest.raises(ValueError, match=r"y_true has shape \(5, 3\), expected \(5, 2\)"):
+        backpropagation(model, torch.randn(5, 3), y_pred)
+    with pytest.raises(ValueError, match=r"y_pred has shape \(2,\), expected \(5, 2\)"):
+        backpropagation(model, torch.randn(5, 2), torch.randn(2))
+
+
+def test_backprop_before_forward_is_an_error():
+    with pytest.raises(ValueError, match="run model"):
+        backpropagation(MyNet([3, 2]), torch.randn(1, 2), torch.randn(1, 2))
+
+
+def test_mynet_contract():
+    model = MyNet([6, 4, 3, 2], ["relu", "sigmoid", "identity"])
+    assert model.L == 3 and model.n_l == [6, 4, 3, 2]
+    assert list(model.fc.keys()) == ["1", "2", "3"]
+    assert model.fc["2"].weight.shape == (3, 4)
+    assert set(model.f) == set(model.df) == {1, 2, 3}
+    output = model(torch.randn(5, 2, 3))
+    assert output.shape == (5, 2)
+    assert sorted(model.a) == [0, 1, 2, 3] and sorted(model.z) == [1, 2, 3]
+    assert torch.equal(model.a[3], model.z[3])
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (([3], "tanh"), "at least two"),
+        (([3, 0, 2], "tanh"), "at least two positive"),
+        (([3, 2], "softplus"), "unknown activation 'softplus'"),
+        (([3, 4, 2], ["tanh"]), "2 layers need 2 activations"),
+    ],
+)
+def test_mynet_rejects_bad_arguments(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        MyNet(*arguments)

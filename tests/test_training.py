@@ -1,0 +1,303 @@
+"""The trainers, the loader, the evaluation helpers and the plots."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import helpers
+from helpers import make_loader, train, train_manual_update
+
+
+def small_data(n: int = 200, features: int = 12, classes: int = 3, dtype=torch.float32) -> TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(n, features, generator=generator, dtype=dtype)
+    y = (x[:, :classes].argmax(dim=1) + (x[:, -1] > 1.5)).remainder(classes)
+    return TensorDataset(x, y)
+
+
+def small_model(dtype=torch.float32) -> nn.Module:
+    torch.manual_seed(helpers.SEED)
+    return nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3)).to(dtype)
+
+
+def train_twice(lr, momentum, weight_decay, dtype, n_epochs=3, batch_size=32):
+    """Train the same start with torch.optim.SGD and by hand; return both models and both loss lists."""
+    dataset = small_data(dtype=dtype)
+    sgd_model, manual_model = small_model(dtype), small_model(dtype)
+    optimizer = torch.optim.SGD(sgd_model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sgd_losses = train(
+        n_epochs, optimizer, sgd_model, nn.CrossEntropyLoss(), make_loader(dataset, batch_size), progress=False
+    )
+    manual_losses = train_manual_update(
+        n_epochs,
+        manual_model,
+        nn.CrossEntropyLoss(),
+        make_loader(dataset, batch_size),
+        lr,
+        momentum,
+        weight_decay,
+        progress=False,
+    )
+    return sgd_model, manual_model, sgd_losses, manual_losses
+
+
+def assert_bitwise_identical(sgd_model, manual_model, sgd_losses, manual_losses):
+    pairs = list(zip(sgd_model.parameters(), manual_model.parameters(), strict=True))
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert sgd_losses == manual_losses
+    assert all(math.isfinite(loss) for loss in sgd_losses)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("config", helpers.CONFIGS, ids=lambda config: config["name"])
+def test_five_configurations_are_bitwise_identical(config, dtype):
+    hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+    sgd_model, manual_model, sgd_losses, manual_losses = train_twice(**hyper, dtype=dtype)
+    assert_bitwise_identical(sgd_model, manual_model, sgd_losses, manual_losses)
+    start = small_model(dtype)
+    assert not torch.equal(next(start.parameters()), next(sgd_model.parameters())), "training changed nothing"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lr=st.floats(1e-4, 0.5),
+    momentum=st.one_of(st.just(0.0), st.floats(0.0, 0.99)),
+    weight_decay=st.one_of(st.just(0.0), st.floats(0.0, 0.1)),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_random_configurations_are_bitwise_identical(lr, momentum, weight_decay, dtype):
+    assert_bitwise_identical(*train_twice(lr, momentum, weight_decay, dtype, n_epochs=2))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_momentum_without_weight_decay_keeps_its_buffer(dtype):
+    """The aliasing trap: a buffer that is p.grad itself would be wiped by zero_grad."""
+    sgd_model, manual_model, sgd_losses, manual_losses = train_twice(0.05, 0.9, 0.0, dtype, n_epochs=4)
+    assert_bitwise_identical(sgd_model, manual_model, sgd_losses, manual_losses)
+    _, _, _, plain_losses = train_twice(0.05, 0.0, 0.0, dtype, n_epochs=4)
+    assert plain_losses != manual_losses, "momentum had no effect"
+
+
+def test_mymlp_shapes():
+    model = helpers.MyMLP()
+    assert model(torch.randn(5, 3, 16, 16)).shape == (5, 2)
+    assert [tuple(p.shape) for p in model.parameters()] == [(128, 768), (128,), (32, 128), (32,), (2, 32), (2,)]
+
+
+def test_loaders_made_alike_yield_the_same_batches():
+    dataset = small_data(n=70)
+    first, second = make_loader(dataset, batch_size=16), make_loader(dataset, batch_size=16)
+    assert len(first) == 5
+    epochs = []
+    for _epoch in range(3):
+        batches = list(first)
+        for (x1, y1), (x2, y2) in zip(batches, second, strict=True):
+            assert torch.equal(x1, x2) and torch.equal(y1, y2)
+        assert [len(y) for _, y in batches] == [16, 16, 16, 16, 6]
+        order = torch.cat([x for x, _ in batches])
+        assert sorted(order[:, 0].tolist()) == sorted(dataset.tensors[0][:, 0].tolist())
+        epochs.append(order)
+    assert not torch.equal(epochs[0], epochs[1]), "the loader did not reshuffle between epochs"
+    other_seed = next(iter(make_loader(dataset, batch_size=16, seed=1)))[0]
+    assert not torch.equal(other_seed, epochs[0][:16])
+
+
+def test_unshuffled_loader_keeps_the_order():
+    dataset = small_data(n=50)
+    x = torch.cat([batch for batch, _ in make_loader(dataset, batch_size=20, shuffle=False)])
+    assert torch.equal(x, dataset.tensors[0])
+
+
+def test_loader_rejects_a_bad_batch_size():
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        make_loader(small_data(), batch_size=0)
+
+
+@pytest.mark.parametrize(
+    ("hyper", "message"),
+    [
+        ({"lr": 0.0}, "lr must be > 0, got 0.0"),
+        ({"lr": -0.1}, "lr must be > 0, got -0.1"),
+        ({"lr": float("nan")}, "lr must be > 0, got nan"),
+        ({"lr": 0.1, "momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
+        ({"lr": 0.1, "momentum": -0.5}, r"momentum must be in \[0, 1\), got -0.5"),
+        ({"lr": 0.1, "weight_decay": -0.01}, "weight_decay must be >= 0, got -0.01"),
+    ],
+)
+def test_bad_hyperparameters_name_the_value(hyper, message):
+    loader = make_loader(small_data())
+    with pytest.raises(ValueError, match=message):
+        train_manual_update(1, small_model(), nn.CrossEntropyLoss(), loader, **hyper)
+    parameters = list(small_model().parameters())
+    optimizer = torch.optim.SGD(parameters, lr=0.1)
+    optimizer.param_groups[0].update(hyper)
+    with pytest.raises(ValueError, match=message):
+        train(1, optimizer, small_model(), nn.CrossEntropyLoss(), loader)
+
+
+@pytest.mark.parametrize("n_epochs", [0, -3, 1.5])
+def test_bad_epoch_count_names_the_value(n_epochs):
+    model = small_model()
+    loader = make_loader(small_data())
+    with pytest.raises(ValueError, match=f"n_epochs must be a whole number >= 1, got {n_epochs}"):
+        train_manual_update(n_epochs, model, nn.CrossEntropyLoss(), loader, lr=0.1)
+    with pytest.raises(ValueError, match=f"got {n_epochs}"):
+        train(n_epochs, torch.optim.SGD(model.parameters(), lr=0.1), model, nn.CrossEntropyLoss(), loader)
+
+
+def test_non_finite_loss_names_epoch_and_batch():
+    x, y = small_data(n=100).tensors
+    x = x.clone()
+    x[70, 3] = float("inf")
+    loader = make_loader(TensorDataset(x, y), batch_size=32, shuffle=False)
+    with pytest.raises(helpers.NonFiniteLossError, match="at epoch 1, batch 3"):
+        train_manual_update(2, small_model(), nn.CrossEntropyLoss(), loader, lr=0.1)
+    model = small_model()
+    with pytest.raises(FloatingPointError, match="at epoch 1, batch 3"):
+        train(2, torch.optim.SGD(model.parameters(), lr=0.1), model, nn.CrossEntropyLoss(), loader)
+
+
+def test_divergence_is_caught_in_a_later_epoch():
+    model = small_model()
+    loader = make_loader(small_data(), batch_size=200)
+    with pytest.raises(helpers.NonFiniteLossError, match=r"at epoch \d+, batch 1"):
+        train_manual_update(200, model, nn.MSELoss(), make_loader(small_data_regression(), 200), lr=10.0)
+    assert len(loader) == 1
+
+
+def small_data_regression() -> TensorDataset:
+    x, _ = small_data().tensors
+    return TensorDataset(x, torch.randn(len(x), 3, generator=torch.Generator().manual_seed(1)) * 100)
+
+
+def test_training_returns_one_mean_loss_per_epoch_and_records_accuracy():
+    dataset = small_data()
+    model = small_model()
+    history = {}
+    eval_loader = make_loader(dataset, batch_size=1000, shuffle=False)
+    losses = train_manual_update(
+        4,
+        model,
+        nn.CrossEntropyLoss(),
+        make_loader(dataset),
+        lr=0.1,
+        momentum=0.9,
+        eval_loaders={"train": eval_loader},
+        history=history,
+        progress=False,
+    )
+    assert len(losses) == 4 and all(isinstance(loss, float) for loss in losses)
+    assert losses[-1] < losses[0]
+    assert len(history["train_acc"]) == 4
+    assert history["train_acc"][-1] == helpers.accuracy(model, eval_loader)
+
+
+def test_eval_loaders_without_history_is_an_error():
+    model = small_model()
+    loader = make_loader(small_data())
+    with pytest.raises(ValueError, match="history"):
+        train_manual_update(1, model, nn.CrossEntropyLoss(), loader, lr=0.1, eval_loaders={"val": loader})
+
+
+def test_progress_bar_can_be_shown(capsys):
+    model = small_model()
+    train_manual_update(2, model, nn.CrossEntropyLoss(), make_loader(small_data()), lr=0.1, progress=True)
+    assert "epochs" in capsys.readouterr().err
+
+
+def hand_made_loader():
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 0.0], [1.0, 4.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 1, 1, 1])
+    return make_loader(TensorDataset(logits, labels), batch_size=2, shuffle=False)
+
+
+def test_accuracy_on_a_hand_made_case():
+    assert helpers.accuracy(nn.Identity(), hand_made_loader()) == pytest.approx(3 / 5, abs=0)
+
+
+def test_confusion_matrix_on_a_hand_made_case():
+    matrix = helpers.confusion_matrix(nn.Identity(), hand_made_loader())
+    assert torch.equal(matrix, torch.tensor([[1, 1], [1, 2]]))
+
+
+def fake_cifar2(n_train=64, n_val=32) -> helpers.Cifar2:
+    generator = torch.Generator().manual_seed(0)
+    raw = {
+        split: torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=generator)
+        for split, n in (("train", n_train), ("val", n_val), ("test", n_val))
+    }
+    labels = {split: torch.arange(len(images)) % 2 for split, images in raw.items()}
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    splits = {split: TensorDataset((raw[split] / 255 - 0.5) / 0.25, labels[split]) for split in raw}
+    return helpers.Cifar2(**splits, mean=mean, std=std, classes=helpers.CLASSES, raw=raw, layout="PNG tree")
+
+
+def test_train_both_records_an_exact_comparison_and_is_reproducible():
+    data = fake_cifar2()
+    first, model = helpers.train_both(helpers.CONFIGS[3], data, n_epochs=3, batch_size=16)
+    second, _ = helpers.train_both(helpers.CONFIGS[3], data, n_epochs=3, batch_size=16)
+    assert first == second
+    assert first["bitwise_identical"] is True
+    assert first["max_param_diff"] == 0.0 and first["max_loss_diff"] == 0.0
+    assert len(first["sgd"]["train_loss"]) == 3 and len(first["manual"]["val_acc_per_epoch"]) == 3
+    assert first["sgd"]["val_acc"] == helpers.accuracy(model, make_loader(data.val, shuffle=False))
+
+
+def test_save_results_writes_the_same_bytes(tmp_path):
+    results = {"models": [{"name": "Model 1", "train_loss": [0.1, 1 / 3]}], "selected": {"test_acc": 0.9}}
+    helpers.save_results(results, tmp_path / "a.json")
+    helpers.save_results(results, tmp_path / "b.json")
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    assert "0.3333333333333333" in (tmp_path / "a.json").read_text()
+
+
+def test_every_plot_writes_a_png(tmp_path):
+    data = fake_cifar2()
+    models = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
+    selected = {"name": "Model 1", "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85}
+    torch.manual_seed(0)
+    net = helpers.MyNet([4, 3, 2])
+    check = helpers.gradient_check(net, torch.randn(3, 4), torch.randn(3, 2))
+    plots = {
+        "samples": lambda path: helpers.plot_samples(data, path=path),
+        "gradient_check": lambda path: helpers.plot_gradient_check({"correct": check}, path=path),
+        "accuracies": lambda path: helpers.plot_accuracies(models, path=path),
+        "final_losses": lambda path: helpers.plot_final_losses(models, path=path),
+        "loss_panels": lambda path: helpers.plot_loss_panels(models, path=path),
+        "loss_curves": lambda path: helpers.plot_loss_curves(models, path=path),
+        "val_curves": lambda path: helpers.plot_val_accuracy_curves(models, path=path),
+        "selected": lambda path: helpers.plot_selected_accuracy(selected, path=path),
+        "confusion": lambda path: helpers.plot_confusion_matrix([[9, 1], [2, 8]], helpers.CLASSES, "test", path=path),
+    }
+    for name, plot in plots.items():
+        path = tmp_path / f"{name}.png"
+        figure = plot(path)
+        assert figure.axes, name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert path.stat().st_size > 5000, name
+        helpers.plt.close(figure)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_manual_step_survives_gradients_zeroed_in_place(weight_decay):
+    """The aliasing trap: with weight_decay 0 a buffer that is p.grad itself is wiped by grad.zero_()."""
+    x, y = small_data().tensors
+    sgd_model, manual_model = small_model(), small_model()
+    optimizer = torch.optim.SGD(sgd_model.parameters(), lr=0.05, momentum=0.9, weight_decay=weight_decay)
+    parameters = list(manual_model.parameters())
+    buffers = [None] * len(parameters)
+    for step in range(4):
+        batch = slice(32 * step, 32 * step + 32)
+        optimizer.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(sgd_model(x[batch]), y[batch]).backward()
+        optimizer.step()
+        manual_model.zero_grad(set_to_none=False)
+        nn.functional.cross_entropy(manual_model(x[batch]), y[batch]).backward()
+        helpers.manual_sgd_step(parameters, buffers, 0.05, 0.9, weight_decay)
+    assert all(torch.equal(p, q) for p, q in zip(sgd_model.parameters(), parameters, strict=True))
+    assert all(buffer is not parameter.grad for buffer, parameter in zip(buffers, parameters, strict=True))
