@@ -256,14 +256,30 @@ def _split_and_normalise(
         "test": prepared["test_images"],
     }
     targets = {"train": labels[~val_mask], "val": labels[val_mask], "test": prepared["test_labels"]}
-    train_pixels = raw["train"].double() / 255
-    mean = train_pixels.mean(dim=(0, 2, 3)).float()
-    std = train_pixels.std(dim=(0, 2, 3)).float()
-    splits = {
-        split: TensorDataset((raw[split].float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1), targets[split])
-        for split in raw
-    }
+    mean, std = _channel_statistics(raw["train"])
+    splits = {split: TensorDataset(_normalise(raw[split], mean, std), targets[split]) for split in raw}
     return Cifar2(**splits, mean=mean, std=std, classes=classes, raw=raw, layout=layout)
+
+
+def _channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and (unbiased) std of uint8 images scaled to [0, 1], exact in float64.
+
+    Counting the 256 pixel values per channel gives the sums without a float copy of the images.
+    """
+    values = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for channel in images.unbind(dim=1):
+        counts = torch.bincount(channel.flatten(), minlength=256).double()
+        n = counts.sum()
+        mean = (counts * values).sum() / n
+        means.append(mean)
+        stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt())
+    return torch.stack(means).float(), torch.stack(stds).float()
+
+
+def _normalise(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """(pixels / 255 − mean) / std per channel, as float32, computed in place on one copy."""
+    return images.float().div_(255).sub_(mean.view(1, 3, 1, 1)).div_(std.view(1, 3, 1, 1))
 
 
 class TensorLoader:
@@ -281,12 +297,16 @@ class TensorLoader:
         return math.ceil(len(self.targets) / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
-        inputs, targets = self.inputs, self.targets
-        if self.shuffle:
-            order = torch.randperm(len(targets), generator=self.generator)
-            inputs, targets = inputs[order], targets[order]
-        for start in range(0, len(targets), self.batch_size):
-            yield inputs[start : start + self.batch_size], targets[start : start + self.batch_size]
+        n = len(self.targets)
+        if not self.shuffle:
+            for start in range(0, n, self.batch_size):
+                yield self.inputs[start : start + self.batch_size], self.targets[start : start + self.batch_size]
+            return
+        order = torch.randperm(n, generator=self.generator)
+        # Gathering one batch at a time keeps memory at one batch, not a shuffled copy of the data set.
+        for start in range(0, n, self.batch_size):
+            batch = order[start : start + self.batch_size]
+            yield self.inputs[batch], self.targets[batch]
 
 
 def make_loader(dataset: TensorDataset, batch_size: int = 256, shuffle: bool = True, seed: int = SEED) -> TensorLoader:
@@ -489,6 +509,27 @@ def gradient_check(
                 "bias": relative_error(numerical_gradient(loss, layer.bias, eps), model.dL_db[l]),
             }
     return GradientCheck(errors, tolerance)
+
+
+def compare_with_autograd(model: nn.Module, x: Tensor, y_true: Tensor) -> dict[int, dict[str, float]]:
+    """Relative error per layer between `backpropagation` and Tensor.backward() on the same batch."""
+    model.zero_grad()
+    y_pred = model(x)
+    sum_squared_error(y_true, y_pred).backward()
+    backpropagation(model, y_true, y_pred)
+    return {
+        l: {
+            "weight": relative_error(model.dL_dw[l], model.fc[str(l)].weight.grad),
+            "bias": relative_error(model.dL_db[l], model.fc[str(l)].bias.grad),
+        }
+        for l in range(1, model.L + 1)
+    }
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown table of already formatted cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
 
 
 # ---------------------------------------------------------------------------
@@ -792,7 +833,7 @@ def plot_accuracies(models: list[dict], path: str | os.PathLike | None = None) -
     axis.set_ylim(max(0.0, low - 0.05), 1.0)
     axis.set_ylabel("accuracy")
     axis.set_title("Figure 1: train and validation accuracy, torch.optim.SGD vs manual update")
-    axis.legend(fontsize=8, ncol=2, loc="lower right")
+    axis.legend(fontsize=8, ncol=2, loc="upper left")
     return _finish(fig, path)
 
 
@@ -848,7 +889,7 @@ def plot_val_accuracy_curves(models: list[dict], path: str | os.PathLike | None 
         axis.plot(range(1, len(accuracies) + 1), accuracies, label=_config_label(model))
     axis.set_xlabel("epoch")
     axis.set_ylabel("validation accuracy")
-    axis.set_title("Validation accuracy per epoch")
+    axis.set_title("Figure 7: validation accuracy after each epoch")
     axis.legend(fontsize=8)
     return _finish(fig, path)
 
