@@ -109,9 +109,10 @@ def _find_layout(root: Path, download: bool) -> str:
         return "official release"
     if (root / "train").is_dir() and (root / "test").is_dir():
         return "PNG tree"
-    if download:
-        return "official release"
-    raise FileNotFoundError(_no_data_message(root))
+    if not download:
+        raise FileNotFoundError(_no_data_message(root))
+    _open_official_release(root, "test", download=True)
+    return "official release"
 
 
 def _no_data_message(root: Path) -> str:
@@ -213,12 +214,7 @@ def _read_png(path: Path) -> np.ndarray:
 
 def _read_official_split(root: Path, split: str, classes: tuple[str, ...], per_class: int, download: bool) -> Tensor:
     """The images of both classes from the official release, in canonical order."""
-    from torchvision.datasets import CIFAR10
-
-    try:
-        release = CIFAR10(root, train=split == "train", download=download)
-    except (OSError, RuntimeError) as error:
-        raise FileNotFoundError(_no_data_message(root)) from error
+    release = _open_official_release(root, split, download)
     targets = torch.tensor(release.targets)
     indices = []
     for name in classes:
@@ -227,6 +223,16 @@ def _read_official_split(root: Path, split: str, classes: tuple[str, ...], per_c
             raise ValueError(f"expected {per_class} {split} images of {name!r}, found {len(class_indices)}")
         indices.append(class_indices)
     return torch.from_numpy(release.data[torch.cat(indices).numpy()]).permute(0, 3, 1, 2)
+
+
+def _open_official_release(root: Path, split: str, download: bool) -> object:
+    """torchvision's CIFAR10 for one split, downloading it when allowed; any failure gets the one clear message."""
+    from torchvision.datasets import CIFAR10
+
+    try:
+        return CIFAR10(root, train=split == "train", download=download)
+    except (OSError, RuntimeError) as error:
+        raise FileNotFoundError(_no_data_message(root)) from error
 
 
 def _resize(images: Tensor, size: int) -> Tensor:
