@@ -874,28 +874,30 @@ def plot_loss_panels(models: list[dict], path: str | os.PathLike | None = None) 
 
 
 def plot_loss_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 4: the training loss curves of all models together."""
-    fig, axis = plt.subplots(figsize=(7, 4))
-    for model in models:
-        losses = model["sgd"]["train_loss"]
-        axis.plot(range(1, len(losses) + 1), losses, label=_config_label(model))
-    axis.set_yscale("log")
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("mean training loss (log scale)")
-    axis.set_title("Figure 4: training loss of the five models")
-    axis.legend(fontsize=8)
-    return _finish(fig, path)
+    """Figure 4: the training loss curves of all models together, on a log scale."""
+    title = "Figure 4: training loss of the five models"
+    return _plot_per_epoch(models, "train_loss", "mean training loss (log scale)", title, path, log_scale=True)
 
 
 def plot_val_accuracy_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Validation accuracy after each epoch, one curve per model."""
+    """Figure 7: validation accuracy after each epoch, one curve per model."""
+    title = "Figure 7: validation accuracy after each epoch"
+    return _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy", title, path)
+
+
+def _plot_per_epoch(
+    models: list[dict], key: str, ylabel: str, title: str, path: str | os.PathLike | None, log_scale: bool = False
+) -> Figure:
+    """One curve per model of a per-epoch series of the SGD run."""
     fig, axis = plt.subplots(figsize=(7, 4))
     for model in models:
-        accuracies = model["sgd"]["val_acc_per_epoch"]
-        axis.plot(range(1, len(accuracies) + 1), accuracies, label=_config_label(model))
+        values = model["sgd"][key]
+        axis.plot(range(1, len(values) + 1), values, label=_config_label(model))
+    if log_scale:
+        axis.set_yscale("log")
     axis.set_xlabel("epoch")
-    axis.set_ylabel("validation accuracy")
-    axis.set_title("Figure 7: validation accuracy after each epoch")
+    axis.set_ylabel(ylabel)
+    axis.set_title(title)
     axis.legend(fontsize=8)
     return _finish(fig, path)
 
