@@ -298,3 +298,7 @@ def test_manual_step_survives_gradients_zeroed_in_place(weight_decay):
         helpers.manual_sgd_step(parameters, buffers, 0.05, 0.9, weight_decay)
     assert all(torch.equal(p, q) for p, q in zip(sgd_model.parameters(), parameters, strict=True))
     assert all(buffer is not parameter.grad for buffer, parameter in zip(buffers, parameters, strict=True))
+
+
+def test_markdown_table():
+    assert helpers.markdown_table(["a", "b"], [[1, "x"], [0.5, "y"]]) == "| a | b |\n|---|---|\n| 1 | x |\n| 0.5 | y |"
