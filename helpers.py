@@ -8,11 +8,16 @@ and gradient check, training, evaluation, the study, plots. The notebooks
 from __future__ import annotations
 
 import copy
+import ctypes
 import hashlib
+import itertools
 import json
 import math
 import os
+import pickle
+import statistics
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +50,66 @@ PROJECT_DIR = Path(__file__).resolve().parent
 CACHE_DIR = PROJECT_DIR / ".cache"
 FIGURES_DIR = PROJECT_DIR / "figures"
 CACHE_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------
+# Reproducible numerics
+# ---------------------------------------------------------------------------
+
+# MKL, the BLAS inside torch's CPU build, picks its matrix-product kernels per CPU, and 30 epochs of training turn
+# last-bit differences into different models. Its Conditional Numerical Reproducibility mode fixes the kernels;
+# MKL reads MKL_CBWR at its first call, so it is set here, before torch has run any matrix product.
+# A value the user set wins.
+PINNED_MKL_MODE = "AVX2,STRICT"
+os.environ.setdefault("MKL_CBWR", PINNED_MKL_MODE)
+
+MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 8: "SSE4_2", 9: "AVX", 10: "AVX2", 12: "AVX512"}
+MKL_STRICT_FLAG = 0x10000
+
+
+class NumericsWarning(UserWarning):
+    """Raised once when this process's numbers cannot be pinned to the committed ones."""
+
+
+def mkl_numerics_mode() -> str:
+    """The reproducibility mode MKL runs in, as it reports it (e.g. 'AVX2,STRICT'), 'no MKL' or 'unknown'."""
+    if not torch.backends.mkl.is_available():
+        return "no MKL"
+    # libtorch_cpu exports MKL's service function that reads the mode back; it is undocumented, hence the guard.
+    try:
+        library = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        read_mode = library.mkl_serv_cbwr_get
+    except (OSError, AttributeError):
+        return "unknown"
+    read_mode.restype, read_mode.argtypes = ctypes.c_int, [ctypes.c_int]
+    mode = read_mode(-1)
+    branch = MKL_BRANCHES.get(mode & ~MKL_STRICT_FLAG, f"branch {mode & ~MKL_STRICT_FLAG}")
+    return branch + (",STRICT" if mode & MKL_STRICT_FLAG else "")
+
+
+def numerics_pinned(mode: str) -> bool:
+    """True when MKL runs a fixed, thread-count independent code path (a STRICT mode other than OFF)."""
+    return mode.endswith(",STRICT") and not mode.startswith("OFF")
+
+
+def _warn_unless_pinned(mode: str) -> None:
+    """Say once, in one line, what it means when the numerics could not be pinned."""
+    if mode == "no MKL":
+        message = "this torch has no MKL (e.g. ARM): numbers are reproducible on this machine only"
+    elif mode == "unknown":
+        message = "cannot read MKL's reproducibility mode back: numbers may differ from the committed ones"
+    elif not numerics_pinned(mode):
+        message = (
+            f"MKL runs in mode {mode}, not pinned: a matrix product ran before helpers was imported, or MKL_CBWR "
+            f"was set otherwise. Restart the kernel and import helpers first (or set MKL_CBWR={PINNED_MKL_MODE})"
+        )
+    else:
+        return
+    warnings.warn(message, NumericsWarning, stacklevel=3)
+
+
+NUMERICS_MODE = mkl_numerics_mode()
+_warn_unless_pinned(NUMERICS_MODE)
 
 
 # ---------------------------------------------------------------------------
@@ -139,7 +204,12 @@ def _prepared_images(
     if cache_dir is not None:
         cache_path = Path(cache_dir) / f"cifar2-{size}px-{_cache_key(root, layout, classes, size)}.pt"
         if cache_path.is_file():
-            return torch.load(cache_path, weights_only=True)
+            cached = _read_cache(cache_path, size)
+            if cached is not None:
+                return cached
+            warnings.warn(
+                f"the prepared-data cache {cache_path.name} is damaged; rebuilding it from the images", stacklevel=3
+            )
     prepared = {}
     for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
         if layout == "PNG tree":
@@ -155,6 +225,7 @@ def _prepared_images(
 
 def _cache_key(root: Path, layout: str, classes: tuple[str, ...], size: int) -> str:
     """A short hash of everything the prepared tensors depend on, file times included."""
+    root = root.resolve()
     if layout == "PNG tree":
         watched = [root / split / name for split in ("train", "test") for name in classes]
     else:
@@ -162,6 +233,24 @@ def _cache_key(root: Path, layout: str, classes: tuple[str, ...], size: int) -> 
     stamps = [(str(path), *_stamp(path)) for path in watched]
     description = [CACHE_FORMAT, layout, str(root.resolve()), list(classes), size, stamps]
     return hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]
+
+
+def _read_cache(path: Path, size: int) -> dict[str, Tensor] | None:
+    """The cached tensors, or None when the file is unreadable or does not hold what a fresh preparation would."""
+    try:
+        cached = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
+        return None
+    expected = {}
+    for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+        expected[f"{split}_images"] = ((2 * per_class, 3, size, size), torch.uint8)
+        expected[f"{split}_labels"] = ((2 * per_class,), torch.int64)
+    if not isinstance(cached, dict) or cached.keys() != expected.keys():
+        return None
+    for key, (shape, dtype) in expected.items():
+        if not isinstance(cached[key], Tensor) or cached[key].shape != shape or cached[key].dtype != dtype:
+            return None
+    return cached
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -417,6 +506,9 @@ class MyMLP(nn.Module):
 def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
     """Fill model.dL_dw and model.dL_db for L = Σ (y_true − y_pred)², without autograd.
 
+    y_true may have any shape that broadcasts to y_pred's, as the loss broadcasts it: the course's MNIST
+    test passes targets of shape (1, 1) against outputs of shape (1, 10).
+
     With δ[l] = ∂L/∂z[l], a batch of B rows, and ⊙ the elementwise product:
         δ[L]     = 2 (y_pred − y_true) ⊙ f'_L(z[L])             (B, n_L)
         δ[l]     = (δ[l+1] W[l+1]) ⊙ f'_l(z[l])                 (B, n_l)
@@ -427,9 +519,12 @@ def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
     if L not in model.z:
         raise ValueError("run model(x) before backpropagation: the forward caches z and a are empty")
     expected = tuple(model.z[L].shape)
-    for name, tensor in (("y_pred", y_pred), ("y_true", y_true)):
-        if tuple(tensor.shape) != expected:
-            raise ValueError(f"{name} has shape {tuple(tensor.shape)}, expected {expected} (the output z[L])")
+    if tuple(y_pred.shape) != expected:
+        raise ValueError(f"y_pred has shape {tuple(y_pred.shape)}, expected {expected} (the output z[L])")
+    if not _broadcasts_to(y_true.shape, y_pred.shape):
+        raise ValueError(
+            f"y_true has shape {tuple(y_true.shape)}, expected {expected} or a shape that broadcasts to it"
+        )
     with torch.no_grad():
         delta = 2 * (y_pred - y_true) * model.df[L](model.z[L])
         for l in range(L, 0, -1):
@@ -437,6 +532,14 @@ def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
             model.dL_db[l] = delta.sum(dim=0)
             if l > 1:
                 delta = (delta @ model.fc[str(l)].weight) * model.df[l - 1](model.z[l - 1])
+
+
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    """True when a tensor of `shape` broadcasts against one of `target` without enlarging it."""
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
 
 
 def sum_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
@@ -714,45 +817,145 @@ CONFIGS = (
 )
 
 
+def train_config(
+    config: dict, data: Cifar2, trainer: str = "sgd", n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
+) -> tuple[dict, nn.Module]:
+    """Train one configuration from torch.manual_seed(seed), with torch.optim.SGD ('sgd') or by hand ('manual').
+
+    The seed sets both the initial weights and the batch order. Returns the per-epoch losses and validation
+    accuracies, the final train and validation accuracy, and the model.
+    """
+    if trainer not in ("sgd", "manual"):
+        raise ValueError(f"trainer must be 'sgd' or 'manual', got {trainer!r}")
+    hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+    torch.manual_seed(seed)
+    model = MyMLP()
+    train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
+    history: dict[str, list[float]] = {}
+    val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
+    options = {"eval_loaders": {"val": val_loader}, "history": history, "progress": False}
+    if trainer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), **hyper)
+        losses = train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), train_loader, **options)
+    else:
+        losses = train_manual_update(n_epochs, model, nn.CrossEntropyLoss(), train_loader, **hyper, **options)
+    run = {
+        "train_loss": losses,
+        "train_acc": accuracy(model, make_loader(data.train, batch_size=len(data.train), shuffle=False)),
+        "val_acc": history["val_acc"][-1],
+        "val_acc_per_epoch": history["val_acc"],
+    }
+    return run, model
+
+
+def compare_runs(sgd: tuple[dict, nn.Module], manual: tuple[dict, nn.Module]) -> dict:
+    """Largest parameter and loss differences between two runs, and whether they are bitwise identical."""
+    (sgd_run, sgd_model), (manual_run, manual_model) = sgd, manual
+    pairs = list(zip(sgd_model.parameters(), manual_model.parameters(), strict=True))
+    losses = list(zip(sgd_run["train_loss"], manual_run["train_loss"], strict=True))
+    return {
+        "max_param_diff": max((p - q).abs().max().item() for p, q in pairs),
+        "max_loss_diff": max(abs(p - q) for p, q in losses),
+        "bitwise_identical": all(torch.equal(p, q) for p, q in pairs) and all(p == q for p, q in losses),
+    }
+
+
 def train_both(
     config: dict, data: Cifar2, n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
 ) -> tuple[dict, nn.Module]:
     """Train one configuration with torch.optim.SGD and by hand from the same start; compare them."""
-    val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
-    train_eval_loader = make_loader(data.train, batch_size=len(data.train), shuffle=False)
-    hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
-    runs, models = {}, {}
-    for trainer in ("sgd", "manual"):
-        torch.manual_seed(seed)
-        model = MyMLP()
-        train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
-        history: dict[str, list[float]] = {}
-        options = {"eval_loaders": {"val": val_loader}, "history": history, "progress": False}
-        loss_fn = nn.CrossEntropyLoss()
-        if trainer == "sgd":
-            optimizer = torch.optim.SGD(model.parameters(), **hyper)
-            losses = train(n_epochs, optimizer, model, loss_fn, train_loader, **options)
-        else:
-            losses = train_manual_update(n_epochs, model, loss_fn, train_loader, **hyper, **options)
-        runs[trainer] = {
-            "train_loss": losses,
-            "train_acc": accuracy(model, train_eval_loader),
-            "val_acc": history["val_acc"][-1],
-            "val_acc_per_epoch": history["val_acc"],
-        }
-        models[trainer] = model
-    pairs = list(zip(models["sgd"].parameters(), models["manual"].parameters(), strict=True))
-    record = {
-        **config,
-        **runs,
-        "max_param_diff": max((p - q).abs().max().item() for p, q in pairs),
-        "max_loss_diff": max(
-            abs(p - q) for p, q in zip(runs["sgd"]["train_loss"], runs["manual"]["train_loss"], strict=True)
-        ),
-        "bitwise_identical": all(torch.equal(p, q) for p, q in pairs)
-        and runs["sgd"]["train_loss"] == runs["manual"]["train_loss"],
+    sgd = train_config(config, data, "sgd", n_epochs, batch_size, seed)
+    manual = train_config(config, data, "manual", n_epochs, batch_size, seed)
+    record = {**config, "sgd": sgd[0], "manual": manual[0], **compare_runs(sgd, manual)}
+    return record, sgd[1]
+
+
+# ---------------------------------------------------------------------------
+# Uncertainty: intervals, paired tests, the seed study and the facts the report quotes
+# ---------------------------------------------------------------------------
+
+STUDY_SEEDS = (SEED, 1, 2, 3, 4)
+Z_95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval for the proportion successes / n (95% for the default z)."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got successes={successes}, n={n}")
+    p = successes / n
+    shrink = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / shrink
+    half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / shrink
+    return centre - half_width, centre + half_width
+
+
+def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against a fair coin."""
+    n = only_first_right + only_second_right
+    smaller = min(only_first_right, only_second_right)
+    tail = sum(math.comb(n, k) for k in range(smaller + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_test(name: str, selected_correct: Tensor, other_correct: Tensor) -> dict:
+    """Exact McNemar test of the selected model against another one on the same images (boolean per image)."""
+    only_selected_right = int((selected_correct & ~other_correct).sum())
+    only_other_right = int((other_correct & ~selected_correct).sum())
+    return {
+        "name": name,
+        "only_selected_right": only_selected_right,
+        "only_other_right": only_other_right,
+        "p_value": exact_mcnemar_p(only_selected_right, only_other_right),
     }
-    return record, models["sgd"]
+
+
+def seed_study(
+    data: Cifar2, records: list[dict], seeds: Sequence[int] = STUDY_SEEDS, n_epochs: int = 30, batch_size: int = 256
+) -> dict:
+    """Every configuration of `records` trained with torch.optim.SGD under each seed; SEED's runs are reused.
+
+    A model wins a seed when no other model has a higher validation accuracy at that seed (ties all win).
+    """
+    runs = {record["name"]: {SEED: record["sgd"]} for record in records}
+    for seed in seeds:
+        if seed == SEED:
+            continue
+        for record in records:
+            runs[record["name"]][seed] = train_config(record, data, "sgd", n_epochs, batch_size, seed)[0]
+        print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
+    best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in seeds}
+    models = [
+        {
+            "name": name,
+            "val_acc": [by_seed[seed]["val_acc"] for seed in seeds],
+            "train_acc": [by_seed[seed]["train_acc"] for seed in seeds],
+            "final_train_loss": [by_seed[seed]["train_loss"][-1] for seed in seeds],
+            "wins": sum(by_seed[seed]["val_acc"] == best[seed] for seed in seeds),
+        }
+        for name, by_seed in runs.items()
+    ]
+    return {"seeds": list(seeds), "models": models}
+
+
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1)."""
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def difference_is_real(test: dict, selected_seeds: Sequence[float], other_seeds: Sequence[float]) -> bool:
+    """A difference survives the noise when McNemar rejects at 5% and the selected model is ahead at every seed."""
+    ahead_everywhere = all(s > o for s, o in zip(selected_seeds, other_seeds, strict=True))
+    return test["p_value"] < 0.05 and ahead_everywhere
+
+
+def loss_rises(losses: Sequence[float]) -> int:
+    """How many times the epoch loss went up from one epoch to the next."""
+    return sum(later > earlier for earlier, later in itertools.pairwise(losses))
+
+
+def best_epoch(values: Sequence[float]) -> int:
+    """The first epoch (counting from 1) at which `values` reaches its maximum."""
+    return 1 + max(range(len(values)), key=lambda epoch: (values[epoch], -epoch))
 
 
 def save_results(results: dict, path: str | os.PathLike = FIGURES_DIR / "results.json") -> None:

@@ -10,6 +10,9 @@ import pytest
 matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# Imported before any test module can run a matrix product, so that the whole suite runs with pinned numerics.
+import helpers  # noqa: F401
+
 
 @pytest.fixture(scope="session")
 def cifar_root() -> Path:

@@ -1,5 +1,7 @@
 """Backpropagation by hand against autograd and against finite differences."""
 
+import re
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -201,6 +203,62 @@ def test_shape_mismatch_names_both_shapes():
         backpropagation(model, torch.randn(5, 3), y_pred)
     with pytest.raises(ValueError, match=r"y_pred has shape \(2,\), expected \(5, 2\)"):
         backpropagation(model, torch.randn(5, 2), torch.randn(2))
+
+
+def test_targets_that_cannot_broadcast_are_refused():
+    model = MyNet([3, 4, 2])
+    y_pred = model(torch.randn(5, 3))
+    for y_true in (torch.randn(4, 2), torch.randn(5, 2, 1), torch.randn(10, 2)):
+        with pytest.raises(ValueError, match=rf"y_true has shape {re.escape(str(tuple(y_true.shape)))}, expected"):
+            backpropagation(model, y_true, y_pred)
+
+
+@pytest.mark.parametrize("target_shape", [(5, 1), (1, 2), (1, 1), (2,), (1,), ()])
+def test_broadcast_targets_match_autograd_of_the_broadcast_loss(target_shape):
+    torch.manual_seed(4)
+    model = MyNet([3, 4, 2], "sigmoid").double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    assert_matches_autograd(model, x, torch.randn(target_shape, dtype=torch.float64), bound=1e-10)
+
+
+def course_main_test(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+    """A stand-in for the course's harness: per-sample batches of one, autograd vs backpropagation, float64."""
+    for sample, target in zip(inputs, targets, strict=True):
+        model.zero_grad()
+        y_pred = model(sample.unsqueeze(0))
+        ((target - y_pred) ** 2).sum().backward()
+        backpropagation(model, target, y_pred)
+        for l in range(1, model.L + 1):
+            layer = model.fc[str(l)]
+            assert model.dL_dw[l].shape == layer.weight.shape and model.dL_db[l].shape == layer.bias.shape
+            assert helpers.relative_error(model.dL_dw[l], layer.weight.grad) < 1e-12
+            assert helpers.relative_error(model.dL_db[l], layer.bias.grad) < 1e-12
+
+
+@pytest.fixture
+def float64_default():
+    """The course's template calls torch.set_default_dtype(torch.double); restore the default afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def test_course_harness_toy_mode(float64_default):
+    torch.manual_seed(helpers.SEED)
+    model = CourseTanhNet([2, 3, 2])
+    inputs = torch.randn(10, 2)
+    targets = torch.randn(10, 1, 2)  # one (1, n_L) target per sample
+    course_main_test(model, inputs, targets)
+
+
+def test_course_harness_mnist_mode(float64_default):
+    torch.manual_seed(helpers.SEED)
+    model = CourseTanhNet([24 * 24, 16, 10])
+    images = torch.rand(6, 1, 24, 24)
+    labels = torch.randint(0, 10, (6, 1, 1)).double()  # [[label]]: shape (1, 1) against outputs (1, 10)
+    course_main_test(model, images, labels)
+    assert model.dL_dw[1].dtype == torch.float64
 
 
 def test_backprop_before_forward_is_an_error():

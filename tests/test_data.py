@@ -236,3 +236,69 @@ def test_unreadable_image_names_the_file(linked_tree):
     broken.write_bytes(b"not a png")
     with pytest.raises(ValueError, match=f"cannot read image {broken}"):
         helpers.load_cifar2(linked_tree, cache_dir=None)
+
+
+def damage_by_truncation(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def damage_by_emptying(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def damage_by_garbage(path: Path) -> None:
+    path.write_bytes(b"\x00" * 4096)
+
+
+def damage_by_wrong_shape(path: Path) -> None:
+    cached = torch.load(path, weights_only=True)
+    cached["train_images"] = cached["train_images"][:100]
+    torch.save(cached, path)
+
+
+def damage_by_wrong_dtype(path: Path) -> None:
+    cached = torch.load(path, weights_only=True)
+    cached["test_images"] = cached["test_images"].float()
+    torch.save(cached, path)
+
+
+def damage_by_missing_key(path: Path) -> None:
+    cached = torch.load(path, weights_only=True)
+    del cached["test_labels"]
+    torch.save(cached, path)
+
+
+def damage_by_pickled_object(path: Path) -> None:
+    path.write_bytes(pickle.dumps(Path("not tensors")))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        damage_by_truncation,
+        damage_by_emptying,
+        damage_by_garbage,
+        damage_by_wrong_shape,
+        damage_by_wrong_dtype,
+        damage_by_missing_key,
+        damage_by_pickled_object,
+    ],
+)
+def test_a_damaged_cache_is_rebuilt_with_a_warning(cifar_root, tmp_path, damage):
+    fresh = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
+    (cache_file,) = tmp_path.glob("*.pt")
+    damage(cache_file)
+    with pytest.warns(UserWarning, match=f"cache {cache_file.name} is damaged; rebuilding it"):
+        rebuilt = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
+    for split in EXPECTED_SIZES:
+        for a, b in zip(getattr(fresh, split).tensors, getattr(rebuilt, split).tensors, strict=True):
+            assert torch.equal(a, b)
+    assert list(tmp_path.glob("*.pt")) == [cache_file]
+    assert helpers._read_cache(cache_file, 16) is not None, "the rebuilt cache was not written back"
+
+
+def test_relative_and_absolute_roots_share_one_cache_file(cifar_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(cifar_root.resolve().parent)
+    helpers.load_cifar2(Path(cifar_root.resolve().name), cache_dir=tmp_path)
+    helpers.load_cifar2(cifar_root.resolve(), cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 1

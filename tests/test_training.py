@@ -208,18 +208,20 @@ def test_progress_bar_can_be_shown(capsys):
 
 
 def hand_made_loader():
-    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [5.0, 0.0], [1.0, 4.0], [0.0, 1.0]])
-    labels = torch.tensor([0, 0, 1, 1, 1])
-    return make_loader(TensorDataset(logits, labels), batch_size=2, shuffle=False)
+    logits = torch.tensor([[2.0, 1.0], [0.0, 3.0], [1.0, 4.0], [5.0, 0.0], [1.0, 4.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    return make_loader(TensorDataset(logits, labels), batch_size=4, shuffle=False)
 
 
 def test_accuracy_on_a_hand_made_case():
-    assert helpers.accuracy(nn.Identity(), hand_made_loader()) == pytest.approx(3 / 5, abs=0)
+    assert helpers.accuracy(nn.Identity(), hand_made_loader()) == 3 / 6
 
 
-def test_confusion_matrix_on_a_hand_made_case():
+def test_confusion_matrix_on_an_asymmetric_hand_made_case():
+    """Rows are the true class: class 0 is right once and taken for 1 twice; class 1 is right twice, wrong once."""
     matrix = helpers.confusion_matrix(nn.Identity(), hand_made_loader())
-    assert torch.equal(matrix, torch.tensor([[1, 1], [1, 2]]))
+    assert torch.equal(matrix, torch.tensor([[1, 2], [1, 2]]))
+    assert not torch.equal(matrix, matrix.T)
 
 
 def fake_cifar2(n_train=64, n_val=32) -> helpers.Cifar2:
@@ -302,3 +304,70 @@ def test_manual_step_survives_gradients_zeroed_in_place(weight_decay):
 
 def test_markdown_table():
     assert helpers.markdown_table(["a", "b"], [[1, "x"], [0.5, "y"]]) == "| a | b |\n|---|---|\n| 1 | x |\n| 0.5 | y |"
+
+
+def test_wilson_interval_of_a_known_case():
+    # 8 successes in 10: the textbook Wilson 95% interval is (0.4902, 0.9433).
+    low, high = helpers.wilson_interval(8, 10)
+    assert round(low, 4) == 0.4902 and round(high, 4) == 0.9433
+    low, high = helpers.wilson_interval(921, 1000)
+    assert round(low, 4) == 0.9026 and round(high, 4) == 0.9362
+    assert helpers.wilson_interval(0, 20)[0] == 0.0 and helpers.wilson_interval(20, 20)[1] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="successes=11, n=10"):
+        helpers.wilson_interval(11, 10)
+
+
+def test_exact_mcnemar_of_known_cases():
+    # 1 against 9 discordant pairs: p = 2 (1 + 10) / 2^10.
+    assert helpers.exact_mcnemar_p(1, 9) == 2 * 11 / 1024
+    assert helpers.exact_mcnemar_p(9, 1) == 2 * 11 / 1024
+    assert helpers.exact_mcnemar_p(5, 5) == 1.0
+    assert helpers.exact_mcnemar_p(0, 0) == 1.0
+    assert helpers.exact_mcnemar_p(0, 6) == 2 / 64
+
+
+def test_paired_test_counts_the_discordant_images():
+    selected = torch.tensor([True, True, True, False, False, True])
+    other = torch.tensor([True, False, False, True, False, True])
+    test = helpers.paired_test("Model 9", selected, other)
+    assert test == {"name": "Model 9", "only_selected_right": 2, "only_other_right": 1, "p_value": 1.0}
+
+
+def test_seed_study_reuses_the_first_seed_and_counts_ties_as_wins(monkeypatch):
+    data = fake_cifar2()
+    records = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
+    trained = []
+
+    def fake_train_config(config, data, trainer, n_epochs, batch_size, seed):
+        trained.append((config["name"], seed))
+        return {"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": 0.5}, None
+
+    monkeypatch.setattr(helpers, "train_config", fake_train_config)
+    study = helpers.seed_study(data, records, seeds=(helpers.SEED, 7), n_epochs=2, batch_size=16)
+    assert trained == [("Model 1", 7), ("Model 2", 7)]
+    assert study["seeds"] == [helpers.SEED, 7]
+    first = study["models"][0]
+    assert first["val_acc"] == [records[0]["sgd"]["val_acc"], 0.5]
+    assert first["final_train_loss"] == [records[0]["sgd"]["train_loss"][-1], 0.5]
+    assert first["train_acc"][1] == 0.75
+    at_seed = [record["sgd"]["val_acc"] for record in records]
+    expected_first_seed_wins = [value == max(at_seed) for value in at_seed]
+    assert [model["wins"] for model in study["models"]] == [1 + won for won in expected_first_seed_wins]
+
+
+def test_mean_and_std():
+    assert helpers.mean_and_std([1.0, 2.0, 3.0, 4.0]) == (2.5, pytest.approx(1.2909944487))
+
+
+def test_difference_is_real_needs_both_the_test_and_every_seed():
+    significant = {"p_value": 0.001}
+    assert helpers.difference_is_real(significant, [0.92, 0.93, 0.91], [0.90, 0.90, 0.90])
+    assert not helpers.difference_is_real(significant, [0.92, 0.89, 0.91], [0.90, 0.90, 0.90])
+    assert not helpers.difference_is_real({"p_value": 0.2}, [0.92, 0.93, 0.91], [0.90, 0.90, 0.90])
+
+
+def test_loss_rises_and_best_epoch():
+    assert helpers.loss_rises([3.0, 2.0, 2.5, 1.0, 1.0, 1.2]) == 2
+    assert helpers.loss_rises([3.0, 2.0, 1.0]) == 0
+    assert helpers.best_epoch([0.5, 0.9, 0.7, 0.9]) == 2
+    assert helpers.best_epoch([0.9]) == 1
