@@ -974,7 +974,24 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 # Plots: each returns its Figure and saves it when given a path
 # ---------------------------------------------------------------------------
 
-TRAINER_STYLE = {"sgd": ("torch.optim.SGD", "tab:blue", "-"), "manual": ("manual update", "tab:orange", "--")}
+# One meaning per colour in every figure, all colour-blind safe: blue and yellow are the two trainers, greys are
+# the data splits, the other Okabe-Ito hues are the five models (each with its own marker and line style too).
+TRAINER_STYLE = {"sgd": ("torch.optim.SGD", "#0072B2", "-"), "manual": ("manual update", "#F0E442", "--")}
+SPLIT_COLORS = {"train": "#404040", "val": "#8C8C8C", "test": "#CFCFCF"}
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
+MODEL_STYLES = (
+    ("#E69F00", "o", "-"),
+    ("#56B4E9", "s", "--"),
+    ("#009E73", "^", "-."),
+    ("#D55E00", "D", ":"),
+    ("#CC79A7", "v", (0, (5, 1, 1, 1))),
+)
+
+
+def model_style(index: int) -> dict:
+    """Colour, marker and line style of the model at `index`, the same in every figure."""
+    color, marker, linestyle = MODEL_STYLES[index % len(MODEL_STYLES)]
+    return {"color": color, "marker": marker, "linestyle": linestyle}
 
 
 def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
@@ -987,151 +1004,245 @@ def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
 
 
 def plot_samples(data: Cifar2, n_per_class: int = 6, path: str | os.PathLike | None = None) -> Figure:
-    """Training images of each class, as stored and after normalisation."""
+    """Training images of each class as stored, after normalisation, and the pixel histograms of both."""
     labels = data.train.tensors[1]
     chosen = torch.cat([torch.nonzero(labels == c).flatten()[:n_per_class] for c in (0, 1)])
     normalised = data.train.tensors[0][chosen]
-    # Normalised pixels lie roughly in [-2.5, 2.5]; a fixed window shows them without per-image stretching.
+    # A fixed window of ±2.5 standard deviations shows normalised pixels without per-image stretching.
     window = ((normalised + 2.5) / 5).clamp(0, 1)
-    rows = {"as stored (uint8)": data.raw["train"][chosen].float() / 255, "normalised": window}
-    fig, axes = plt.subplots(2, len(chosen), figsize=(1.3 * len(chosen), 3.2))
+    rows = {"as stored": data.raw["train"][chosen].float() / 255, "normalised,\nshown −2.5σ…2.5σ": window}
+    fig = plt.figure(figsize=(1.3 * len(chosen), 5.4))
+    grid = fig.add_gridspec(3, len(chosen), height_ratios=[1, 1, 1.5])
     for row, (title, images) in enumerate(rows.items()):
         for column, image in enumerate(images):
-            axis = axes[row, column]
+            axis = fig.add_subplot(grid[row, column])
             axis.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
             axis.set_xticks([])
             axis.set_yticks([])
             if row == 0:
                 axis.set_title(data.classes[labels[chosen[column]]], fontsize=8)
-        axes[row, 0].set_ylabel(title, fontsize=8)
-    fig.suptitle("16×16 training images before and after per-channel normalisation")
+            if column == 0:
+                axis.set_ylabel(title, fontsize=8)
+    channels = (("red", "#D55E00"), ("green", "#009E73"), ("blue", "#0072B2"))
+    histograms = {"pixels as stored (0–1)": data.raw["train"].float() / 255, "normalised pixels": data.train.tensors[0]}
+    half = len(chosen) // 2
+    for index, (title, pixels) in enumerate(histograms.items()):
+        axis = fig.add_subplot(grid[2, index * half : (index + 1) * half])
+        for channel, (name, color) in enumerate(channels):
+            axis.hist(pixels[:, channel].flatten().numpy(), bins=64, histtype="step", color=color, label=name)
+        axis.set_title(f"{title}, all training images", fontsize=8)
+        axis.set_yticks([])
+        axis.legend(fontsize=7)
     return _finish(fig, path)
 
 
-def plot_gradient_check(checks: dict[str, GradientCheck], path: str | os.PathLike | None = None) -> Figure:
-    """Relative error per layer and parameter, on a log scale, for one or more gradient checks."""
-    fig, axis = plt.subplots(figsize=(7, 3.8))
+def plot_gradient_check(
+    checks: dict[str, GradientCheck], network: str, path: str | os.PathLike | None = None
+) -> Figure:
+    """Relative error per layer and parameter, on a log scale, for one or more gradient checks of one network."""
+    fig, axis = plt.subplots(figsize=(8, 3.8))
     width = 0.8 / len(checks)
     for offset, (label, check) in enumerate(checks.items()):
         names = [f"W{l}" if kind == "weight" else f"b{l}" for l in check.errors for kind in ("weight", "bias")]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
         positions = np.arange(len(names)) + offset * width
-        axis.bar(positions, values, width, label=label)
+        axis.bar(positions, values, width, label=label, color=("#0072B2", "#D55E00")[offset % 2])
         axis.set_xticks(np.arange(len(names)) + width * (len(checks) - 1) / 2, names)
     tolerance = next(iter(checks.values())).tolerance
     axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance {tolerance:.0e}")
     axis.set_yscale("log")
     axis.set_xlabel("parameter (layer)")
     axis.set_ylabel("relative error vs finite differences")
-    axis.set_title("Gradient check: backprop vs central differences (float64)")
-    axis.legend(fontsize=8)
+    axis.set_title(f"Gradient check of {network}: backprop vs central differences (float64)", fontsize=10)
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _finish(fig, path)
 
 
 def plot_accuracies(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 1: train and validation accuracy of each model, SGD vs manual."""
-    fig, axis = plt.subplots(figsize=(9, 4))
-    bars = [(trainer, split) for trainer in ("sgd", "manual") for split in ("train", "val")]
+    """Train and validation accuracy of each model, SGD (plain bars) vs manual update (hatched bars)."""
+    fig, axis = plt.subplots(figsize=(10, 4.2))
+    bars = [(split, trainer) for split in ("train", "val") for trainer in ("sgd", "manual")]
     width = 0.8 / len(bars)
     positions = np.arange(len(models))
-    for offset, (trainer, split) in enumerate(bars):
+    for offset, (split, trainer) in enumerate(bars):
         values = [model[trainer][f"{split}_acc"] for model in models]
-        axis.bar(positions + offset * width, values, width, label=f"{split}, {TRAINER_STYLE[trainer][0]}")
+        drawn = axis.bar(
+            positions + offset * width,
+            values,
+            width,
+            color=SPLIT_COLORS[split],
+            hatch="///" if trainer == "manual" else None,
+            edgecolor="white" if trainer == "manual" else SPLIT_COLORS[split],
+            label=f"{SPLIT_NAMES[split]}, {TRAINER_STYLE[trainer][0]}",
+        )
+        axis.bar_label(drawn, fmt="%.3f", fontsize=6, rotation=90, padding=2)
     axis.set_xticks(positions + width * (len(bars) - 1) / 2, [model["name"] for model in models])
-    low = min(model[trainer][f"{split}_acc"] for model in models for trainer, split in bars)
-    axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    axis.axhline(0.5, color="black", linewidth=0.8, linestyle=":", label="majority-class baseline")
+    axis.set_ylim(0, 1.12)
     axis.set_ylabel("accuracy")
-    axis.set_title("Figure 1: train and validation accuracy, torch.optim.SGD vs manual update")
-    axis.legend(fontsize=8, ncol=2, loc="upper left")
+    largest = max(max(model["max_param_diff"], model["max_loss_diff"]) for model in models)
+    axis.set_title(f"SGD and manual bars are bitwise identical (largest difference {largest})", fontsize=10)
+    axis.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     return _finish(fig, path)
 
 
 def plot_final_losses(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 2: training loss after the last epoch, SGD vs manual."""
+    """Training loss after the last epoch, SGD vs manual."""
     fig, axis = plt.subplots(figsize=(8, 4))
     positions = np.arange(len(models))
-    for offset, trainer in enumerate(("sgd", "manual")):
+    for offset, (trainer, (label, color, _)) in enumerate(TRAINER_STYLE.items()):
         values = [model[trainer]["train_loss"][-1] for model in models]
-        bars = axis.bar(positions + offset * 0.4, values, 0.4, label=TRAINER_STYLE[trainer][0])
-        axis.bar_label(bars, fmt="%.3f", fontsize=7)
+        bars = axis.bar(positions + offset * 0.4, values, 0.4, label=label, color=color, edgecolor="black", lw=0.5)
+        axis.bar_label(bars, fmt="%.4f", fontsize=7)
     axis.set_xticks(positions + 0.2, [model["name"] for model in models])
     axis.set_ylabel("mean cross-entropy, last epoch")
-    axis.set_title("Figure 2: final training loss per model")
+    axis.set_title("Final training loss per model: the two trainers give the same number", fontsize=10)
     axis.legend(fontsize=8)
     return _finish(fig, path)
 
 
 def plot_loss_panels(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 3: training loss per epoch, one panel per model, SGD vs manual."""
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.2), sharey=True)
+    """Training loss per epoch, one panel per model; the manual curve is dashed over the SGD curve."""
+    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.4), sharey=True)
     for axis, model in zip(np.atleast_1d(axes), models, strict=True):
         for trainer, (label, color, style) in TRAINER_STYLE.items():
             losses = model[trainer]["train_loss"]
-            axis.plot(range(1, len(losses) + 1), losses, style, color=color, label=label)
+            axis.plot(
+                range(1, len(losses) + 1), losses, style, color=color, label=label, lw=3 if trainer == "sgd" else 1.5
+            )
         axis.set_title(model["name"])
         axis.set_xlabel("epoch")
+        axis.text(
+            0.95, 0.9, f"max |Δ loss| = {model['max_loss_diff']}", transform=axis.transAxes, ha="right", fontsize=8
+        )
     np.atleast_1d(axes)[0].set_ylabel("mean training loss")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.suptitle("Figure 3: training loss per epoch, torch.optim.SGD vs manual update")
+    np.atleast_1d(axes)[0].legend(fontsize=8, loc="center right")
     return _finish(fig, path)
 
 
 def plot_loss_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 4: the training loss curves of all models together, on a log scale."""
-    title = "Figure 4: training loss of the five models"
-    return _plot_per_epoch(models, "train_loss", "mean training loss (log scale)", title, path, log_scale=True)
-
-
-def plot_val_accuracy_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Figure 7: validation accuracy after each epoch, one curve per model."""
-    title = "Figure 7: validation accuracy after each epoch"
-    return _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy", title, path)
-
-
-def _plot_per_epoch(
-    models: list[dict], key: str, ylabel: str, title: str, path: str | os.PathLike | None, log_scale: bool = False
-) -> Figure:
-    """One curve per model of a per-epoch series of the SGD run."""
-    fig, axis = plt.subplots(figsize=(7, 4))
-    for model in models:
-        values = model["sgd"][key]
-        axis.plot(range(1, len(values) + 1), values, label=_config_label(model))
-    if log_scale:
-        axis.set_yscale("log")
-    axis.set_xlabel("epoch")
-    axis.set_ylabel(ylabel)
-    axis.set_title(title)
-    axis.legend(fontsize=8)
+    """The training loss curves of all models together, on a log scale."""
+    fig, axis = _plot_per_epoch(models, "train_loss", "mean training loss (log scale)")
+    axis.set_yscale("log")
     return _finish(fig, path)
 
 
-def plot_selected_accuracy(selected: dict, path: str | os.PathLike | None = None) -> Figure:
-    """Figure 5: the selected model's accuracy on train, validation and test."""
-    fig, axis = plt.subplots(figsize=(5, 3.6))
+def plot_val_accuracy_curves(
+    models: list[dict], selected_name: str, baseline: float, path: str | os.PathLike | None = None
+) -> Figure:
+    """Validation accuracy after each epoch; the last epoch, which selection uses, is marked, and the baseline."""
+    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy")
+    for index, model in enumerate(models):
+        values = model["sgd"]["val_acc_per_epoch"]
+        style = model_style(index)
+        axis.plot(len(values), values[-1], style["marker"], color=style["color"], ms=9, mec="black", zorder=3)
+        if model["name"] == selected_name:
+            axis.annotate(
+                f"selected: {selected_name}, last epoch {values[-1]:.3f}",
+                (len(values), values[-1]),
+                xytext=(-150, -45),
+                textcoords="offset points",
+                arrowprops={"arrowstyle": "->"},
+                fontsize=8,
+            )
+    axis.axhline(baseline, color="black", linestyle=":", linewidth=1, label=f"majority-class baseline {baseline:.3f}")
+    axis.set_ylim(min(baseline, axis.get_ylim()[0]) - 0.02, 1.0)
+    axis.legend(fontsize=7, loc="lower right")
+    return _finish(fig, path)
+
+
+def _plot_per_epoch(models: list[dict], key: str, ylabel: str) -> tuple[Figure, plt.Axes]:
+    """One curve per model of a per-epoch series of the SGD run, each model in its own style."""
+    fig, axis = plt.subplots(figsize=(7.5, 4.2))
+    for index, model in enumerate(models):
+        values = model["sgd"][key]
+        axis.plot(
+            range(1, len(values) + 1), values, label=_config_label(model), markevery=5, ms=5, **model_style(index)
+        )
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(ylabel)
+    axis.legend(fontsize=7)
+    return fig, axis
+
+
+def plot_selected_accuracy(selected: dict, sizes: dict[str, int], path: str | os.PathLike | None = None) -> Figure:
+    """The selected model's accuracy on train, validation and test, with 95% Wilson intervals."""
+    fig, axis = plt.subplots(figsize=(5.5, 3.8))
     splits = ("train", "val", "test")
+    values = [selected[f"{split}_acc"] for split in splits]
+    intervals = [
+        wilson_interval(round(value * sizes[split]), sizes[split]) for value, split in zip(values, splits, strict=True)
+    ]
+    errors = np.array([[value - low, high - value] for value, (low, high) in zip(values, intervals, strict=True)]).T
     bars = axis.bar(
-        splits, [selected[f"{split}_acc"] for split in splits], color=["tab:blue", "tab:orange", "tab:green"]
+        [SPLIT_NAMES[split] for split in splits],
+        values,
+        yerr=errors,
+        capsize=6,
+        color=[SPLIT_COLORS[split] for split in splits],
+        edgecolor="black",
+        linewidth=0.5,
     )
-    axis.bar_label(bars, fmt="%.3f")
-    axis.set_ylim(0, 1.05)
-    axis.set_ylabel("accuracy")
-    axis.set_title(f"Figure 5: {selected['name']} (selected on validation)")
+    labels = [f"{value:.4f}\n[{low:.3f}, {high:.3f}]" for value, (low, high) in zip(values, intervals, strict=True)]
+    axis.bar_label(bars, labels=labels, fontsize=7, padding=3)
+    axis.axhline(0.5, color="black", linestyle=":", linewidth=1, label="majority-class baseline")
+    axis.set_ylim(0, 1.18)
+    axis.set_ylabel("accuracy (95% Wilson interval)")
+    axis.set_title(f"{selected['name']}, selected on validation", fontsize=10)
+    axis.legend(fontsize=7, loc="lower right")
     return _finish(fig, path)
 
 
 def plot_confusion_matrix(
     matrix: Sequence[Sequence[int]], classes: Sequence[str], title: str, path: str | os.PathLike | None = None
 ) -> Figure:
-    """Figure 6: a confusion matrix as a heatmap, rows true and columns predicted."""
+    """A confusion matrix as a heatmap from 0, rows true and columns predicted, with counts and row percentages."""
     import seaborn as sns
 
-    fig, axis = plt.subplots(figsize=(4.6, 3.8))
+    counts = np.asarray(matrix)
+    shares = counts / counts.sum(axis=1, keepdims=True)
+    labels = np.array(
+        [
+            [f"{count}\n({share:.1%} of row)" for count, share in zip(*row, strict=True)]
+            for row in zip(counts, shares, strict=True)
+        ]
+    )
+    fig, axis = plt.subplots(figsize=(5, 4))
     sns.heatmap(
-        np.asarray(matrix), annot=True, fmt="d", cmap="Blues", xticklabels=classes, yticklabels=classes, ax=axis
+        counts,
+        annot=labels,
+        fmt="",
+        cmap="Blues",
+        vmin=0,
+        vmax=counts.sum(axis=1).max(),
+        xticklabels=classes,
+        yticklabels=classes,
+        ax=axis,
     )
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
-    axis.set_title(title)
+    axis.set_title(title, fontsize=10)
+    return _finish(fig, path)
+
+
+def plot_seed_study(study: dict, selected_name: str, path: str | os.PathLike | None = None) -> Figure:
+    """Each seed's validation accuracy per model as dots, with the mean ± one standard deviation."""
+    fig, axis = plt.subplots(figsize=(7.5, 4))
+    for index, model in enumerate(study["models"]):
+        style = model_style(index)
+        values = model["val_acc"]
+        offsets = np.linspace(-0.15, 0.15, len(values))
+        axis.scatter(
+            index + offsets, values, color=style["color"], marker=style["marker"], edgecolor="black", lw=0.5, zorder=3
+        )
+        mean, std = mean_and_std(values)
+        axis.errorbar(index + 0.3, mean, yerr=std, fmt="_", color="black", ms=14, capsize=4)
+        axis.text(index + 0.36, mean, f"{mean:.3f}\n±{std:.3f}", fontsize=7, va="center")
+    names = [model["name"] + (" (selected)" if model["name"] == selected_name else "") for model in study["models"]]
+    axis.set_xticks(range(len(names)), names, fontsize=8)
+    axis.set_xlim(-0.5, len(names) - 0.2)
+    axis.set_ylabel("validation accuracy, last epoch")
+    axis.set_title(f"{len(study['seeds'])} seeds per model (dots) and mean ± std (black)", fontsize=10)
     return _finish(fig, path)
 
 

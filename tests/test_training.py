@@ -259,19 +259,22 @@ def test_every_plot_writes_a_png(tmp_path):
     data = fake_cifar2()
     models = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
     selected = {"name": "Model 1", "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85}
+    sizes = {"train": 64, "val": 32, "test": 32}
+    study = {"seeds": [42, 1], "models": [{"name": m["name"], "val_acc": [0.8, 0.9]} for m in models]}
     torch.manual_seed(0)
     net = helpers.MyNet([4, 3, 2])
     check = helpers.gradient_check(net, torch.randn(3, 4), torch.randn(3, 2))
     plots = {
         "samples": lambda path: helpers.plot_samples(data, path=path),
-        "gradient_check": lambda path: helpers.plot_gradient_check({"correct": check}, path=path),
+        "gradient_check": lambda path: helpers.plot_gradient_check({"correct": check}, "[4, 3, 2]", path=path),
         "accuracies": lambda path: helpers.plot_accuracies(models, path=path),
         "final_losses": lambda path: helpers.plot_final_losses(models, path=path),
         "loss_panels": lambda path: helpers.plot_loss_panels(models, path=path),
         "loss_curves": lambda path: helpers.plot_loss_curves(models, path=path),
-        "val_curves": lambda path: helpers.plot_val_accuracy_curves(models, path=path),
-        "selected": lambda path: helpers.plot_selected_accuracy(selected, path=path),
+        "val_curves": lambda path: helpers.plot_val_accuracy_curves(models, "Model 1", 0.5, path=path),
+        "selected": lambda path: helpers.plot_selected_accuracy(selected, sizes, path=path),
         "confusion": lambda path: helpers.plot_confusion_matrix([[9, 1], [2, 8]], helpers.CLASSES, "test", path=path),
+        "seed_study": lambda path: helpers.plot_seed_study(study, "Model 1", path=path),
     }
     for name, plot in plots.items():
         path = tmp_path / f"{name}.png"
@@ -280,6 +283,15 @@ def test_every_plot_writes_a_png(tmp_path):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert path.stat().st_size > 5000, name
         helpers.plt.close(figure)
+
+
+def test_confusion_heatmap_starts_at_zero_and_shows_row_shares():
+    figure = helpers.plot_confusion_matrix([[927, 73], [92, 908]], helpers.CLASSES, "test")
+    heatmap = figure.axes[0].collections[0]
+    assert heatmap.norm.vmin == 0 and heatmap.norm.vmax == 1000
+    texts = [text.get_text() for text in figure.axes[0].texts]
+    assert texts == ["927\n(92.7% of row)", "73\n(7.3% of row)", "92\n(9.2% of row)", "908\n(90.8% of row)"]
+    helpers.plt.close(figure)
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
