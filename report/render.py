@@ -12,7 +12,6 @@ Rendering unchanged notebooks again gives the same bytes: the PDF's dates and do
 from __future__ import annotations
 
 import argparse
-import base64
 import html
 import json
 import re
@@ -64,6 +63,7 @@ def find_chromium() -> str | None:
 
 def tagged_cells(notebook: dict) -> list[dict]:
     """The report cells, grouped head, body, answers, each group in notebook order."""
+
     def section(cell: dict) -> str | None:
         tags = set(cell.get("metadata", {}).get("tags", []))
         return next((name for name in SECTIONS if name in tags), None)
