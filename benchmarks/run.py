@@ -205,8 +205,8 @@ def bench_study(data: h.Cifar2, repeats: int) -> None:
     report("study (10 trainings)", ours, reference, "ratio <= 1.3", ours <= 1.3 * reference)
 
 
-def bench_memory(data: h.Cifar2, repeats: int) -> None:
-    """Peak resident memory of the kernel during a full project1.ipynb execution, in a child process."""
+def bench_notebook(data: h.Cifar2, repeats: int) -> None:
+    """A full project1.ipynb run in a child process vs as many bare loops as it has trainings; and its peak memory."""
     # The kernel reports its own peak in a cell appended to an in-memory copy; the file is not rewritten.
     script = (
         "import nbformat, nbclient\n"
@@ -216,15 +216,64 @@ def bench_memory(data: h.Cifar2, repeats: int) -> None:
         "nbclient.NotebookClient(notebook, timeout=1200, resources={'metadata': {'path': '.'}}).execute()\n"
         "print(notebook.cells[-1].outputs[0]['text'].strip())\n"
     )
-    start = time.perf_counter()
-    completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if completed.returncode != 0:
-        print(f"memory: the notebook failed to run:\n{completed.stderr[-2000:]}")
-        return
-    peak_mib = int(completed.stdout.split()[-1]) / 1024  # Linux reports ru_maxrss in KiB
+    # Both trainers of the five configurations, the other seeds of the seed study, and the second-seed check.
+    trainings = 2 * len(h.CONFIGS) + (len(h.STUDY_SEEDS) - 1) * len(h.CONFIGS) + 2
+    configs = [h.CONFIGS[index % len(h.CONFIGS)] for index in range(trainings)]
+    peaks = []
+
+    def notebook() -> None:
+        completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise RuntimeError(f"the notebook failed to run:\n{completed.stderr[-2000:]}")
+        peaks.append(int(completed.stdout.split()[-1]) / 1024)  # Linux reports ru_maxrss in KiB
+
+    def bare_loops() -> None:
+        for config in configs:
+            bare_loop(data, config)
+
+    ours, reference = side_by_side(notebook, bare_loops, max(1, repeats // 2))
+    report(f"notebook run-all ({trainings})", ours, reference, "ratio <= 1.3", ours <= 1.3 * reference)
+    peak_mib = max(peaks)
     report("memory: project1 peak", peak_mib, None, "< 1024 MiB", peak_mib < 1024, unit="MiB")
-    print(f"{'':22s} (the whole notebook ran in {seconds:.1f} s)")
+
+
+PINNING_WORKER = """
+import sys, time
+import torch
+import helpers as h
+data = h.load_cifar2()
+torch.manual_seed(h.SEED)
+model = h.MyMLP()
+config = h.CONFIGS[3]
+hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+optimizer = torch.optim.SGD(model.parameters(), **hyper)
+start = time.perf_counter()
+h.train(30, optimizer, model, torch.nn.CrossEntropyLoss(), h.make_loader(data.train), progress=False)
+print(h.NUMERICS_MODE, time.perf_counter() - start)
+"""
+
+
+def bench_pinning(data: h.Cifar2, repeats: int) -> None:
+    """One 30-epoch training with pinned numerics vs unpinned, each in a fresh process, timed inside it."""
+    modes = {}
+
+    def train_in_process(mkl_cbwr: str) -> float:
+        env = {**os.environ, "MKL_CBWR": mkl_cbwr, "PYTHONPATH": str(REPO)}
+        completed = subprocess.run(
+            [sys.executable, "-c", PINNING_WORKER], cwd=REPO, env=env, capture_output=True, text=True, check=True
+        )
+        mode, seconds = completed.stdout.split()
+        modes[mkl_cbwr] = mode
+        return float(seconds)
+
+    pinned_times, unpinned_times = [], []
+    for _ in range(repeats):
+        pinned_times.append(train_in_process(h.PINNED_MKL_MODE))
+        # An empty value keeps helpers from pinning (a value the user set wins) and leaves MKL's mode off.
+        unpinned_times.append(train_in_process(""))
+    pinned, unpinned = statistics.median(pinned_times), statistics.median(unpinned_times)
+    report("pinned vs unpinned", pinned, unpinned, "ratio <= 1.15", pinned <= 1.15 * unpinned)
+    print(f"{'':22s} (MKL modes read back: pinned {modes[h.PINNED_MKL_MODE]}, unpinned {modes['']})")
 
 
 BENCHMARKS = {
@@ -233,7 +282,8 @@ BENCHMARKS = {
     "manual": bench_manual,
     "backprop": bench_backprop,
     "study": bench_study,
-    "memory": bench_memory,
+    "pinning": bench_pinning,
+    "notebook": bench_notebook,
 }
 
 

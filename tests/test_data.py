@@ -269,7 +269,7 @@ def damage_by_missing_key(path: Path) -> None:
 
 
 def damage_by_pickled_object(path: Path) -> None:
-    path.write_bytes(pickle.dumps(Path("not tensors")))
+    path.write_bytes(pickle.dumps(Path("not tensors"), protocol=2))
 
 
 @pytest.mark.parametrize(
