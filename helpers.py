@@ -1,8 +1,9 @@
 """Backpropagation and gradient descent by hand, on CIFAR-10 cars vs cats.
 
-The module reads top to bottom in sections: data, networks, backpropagation
-and gradient check, training, evaluation, the study, plots. The notebooks
-`backprop.ipynb` and `project1.ipynb` call it; the tests in `tests/` check it.
+The module reads top to bottom in sections: reproducible numerics, data,
+networks, backpropagation and gradient check, training, evaluation, the study,
+uncertainty, plots. The notebooks `backprop.ipynb` and `project1.ipynb` call
+it; the tests in `tests/` check it.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ MKL_STRICT_FLAG = 0x10000
 
 
 class NumericsWarning(UserWarning):
-    """Raised once when this process's numbers cannot be pinned to the committed ones."""
+    """Issued once when this process's numbers cannot be pinned to the committed ones."""
 
 
 def mkl_numerics_mode() -> str:
@@ -1023,13 +1024,15 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: str | os.PathLike | N
                 axis.set_title(data.classes[labels[chosen[column]]], fontsize=8)
             if column == 0:
                 axis.set_ylabel(title, fontsize=8)
-    channels = (("red", "#D55E00"), ("green", "#009E73"), ("blue", "#0072B2"))
+    # Colour means trainer, split or model in the other figures, so the channels are told apart by line style.
+    channels = (("red", "-"), ("green", "--"), ("blue", ":"))
     histograms = {"pixels as stored (0–1)": data.raw["train"].float() / 255, "normalised pixels": data.train.tensors[0]}
     half = len(chosen) // 2
     for index, (title, pixels) in enumerate(histograms.items()):
         axis = fig.add_subplot(grid[2, index * half : (index + 1) * half])
-        for channel, (name, color) in enumerate(channels):
-            axis.hist(pixels[:, channel].flatten().numpy(), bins=64, histtype="step", color=color, label=name)
+        for channel, (name, linestyle) in enumerate(channels):
+            values = pixels[:, channel].flatten().numpy()
+            axis.hist(values, bins=64, histtype="step", color="black", linestyle=linestyle, label=f"{name} channel")
         axis.set_title(f"{title}, all training images", fontsize=8)
         axis.set_yticks([])
         axis.legend(fontsize=7)
@@ -1046,14 +1049,23 @@ def plot_gradient_check(
         names = [f"W{l}" if kind == "weight" else f"b{l}" for l in check.errors for kind in ("weight", "bias")]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
         positions = np.arange(len(names)) + offset * width
-        axis.bar(positions, values, width, label=label, color=("#0072B2", "#D55E00")[offset % 2])
+        filled = offset % 2 == 0
+        axis.bar(
+            positions,
+            values,
+            width,
+            label=label,
+            color="black" if filled else "white",
+            edgecolor="black",
+            hatch=None if filled else "xx",
+        )
         axis.set_xticks(np.arange(len(names)) + width * (len(checks) - 1) / 2, names)
     tolerance = next(iter(checks.values())).tolerance
     axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance {tolerance:.0e}")
     axis.set_yscale("log")
     axis.set_xlabel("parameter (layer)")
     axis.set_ylabel("relative error vs finite differences")
-    axis.set_title(f"Gradient check of {network}: backprop vs central differences (float64)", fontsize=10)
+    axis.set_title(f"Gradient check of {network}\nbackprop vs central differences, float64", fontsize=10)
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _finish(fig, path)
 
@@ -1103,20 +1115,24 @@ def plot_final_losses(models: list[dict], path: str | os.PathLike | None = None)
 
 def plot_loss_panels(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
     """Training loss per epoch, one panel per model; the manual curve is dashed over the SGD curve."""
-    fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 3.4), sharey=True)
-    for axis, model in zip(np.atleast_1d(axes), models, strict=True):
+    n_rows = math.ceil((len(models) + 1) / 3)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(10, 3.1 * n_rows), sharey=True, squeeze=False)
+    panels = axes.flatten()
+    for axis, model in zip(panels, models, strict=False):
         for trainer, (label, color, style) in TRAINER_STYLE.items():
             losses = model[trainer]["train_loss"]
-            axis.plot(
-                range(1, len(losses) + 1), losses, style, color=color, label=label, lw=3 if trainer == "sgd" else 1.5
-            )
-        axis.set_title(model["name"])
+            width = 3 if trainer == "sgd" else 1.5
+            axis.plot(range(1, len(losses) + 1), losses, style, color=color, label=label, lw=width)
+        axis.set_title(model["name"], fontsize=10)
         axis.set_xlabel("epoch")
-        axis.text(
-            0.95, 0.9, f"max |Δ loss| = {model['max_loss_diff']}", transform=axis.transAxes, ha="right", fontsize=8
-        )
-    np.atleast_1d(axes)[0].set_ylabel("mean training loss")
-    np.atleast_1d(axes)[0].legend(fontsize=8, loc="center right")
+        note = f"max |Δ loss| = {model['max_loss_diff']}"
+        axis.text(0.95, 0.9, note, transform=axis.transAxes, ha="right", fontsize=9)
+    for row in axes:
+        row[0].set_ylabel("mean training loss")
+    handles, labels = panels[0].get_legend_handles_labels()
+    for spare in panels[len(models) :]:
+        spare.axis("off")
+    panels[-1].legend(handles, labels, loc="center", fontsize=10, title="trainer")
     return _finish(fig, path)
 
 

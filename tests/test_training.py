@@ -383,3 +383,8 @@ def test_loss_rises_and_best_epoch():
     assert helpers.loss_rises([3.0, 2.0, 1.0]) == 0
     assert helpers.best_epoch([0.5, 0.9, 0.7, 0.9]) == 2
     assert helpers.best_epoch([0.9]) == 1
+
+
+def test_train_config_names_a_bad_trainer():
+    with pytest.raises(ValueError, match="trainer must be 'sgd' or 'manual', got 'adam'"):
+        helpers.train_config(helpers.CONFIGS[0], fake_cifar2(), "adam", n_epochs=1)
