@@ -819,12 +819,18 @@ CONFIGS = (
 
 
 def train_config(
-    config: dict, data: Cifar2, trainer: str = "sgd", n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
+    config: dict,
+    data: Cifar2,
+    trainer: str = "sgd",
+    n_epochs: int = 30,
+    batch_size: int = 256,
+    seed: int = SEED,
+    val_per_epoch: bool = True,
 ) -> tuple[dict, nn.Module]:
     """Train one configuration from torch.manual_seed(seed), with torch.optim.SGD ('sgd') or by hand ('manual').
 
-    The seed sets both the initial weights and the batch order. Returns the per-epoch losses and validation
-    accuracies, the final train and validation accuracy, and the model.
+    The seed sets both the initial weights and the batch order. Returns the per-epoch losses, the final train and
+    validation accuracy, the validation accuracy after every epoch when `val_per_epoch`, and the model.
     """
     if trainer not in ("sgd", "manual"):
         raise ValueError(f"trainer must be 'sgd' or 'manual', got {trainer!r}")
@@ -834,7 +840,7 @@ def train_config(
     train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
     history: dict[str, list[float]] = {}
     val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
-    options = {"eval_loaders": {"val": val_loader}, "history": history, "progress": False}
+    options = {"eval_loaders": {"val": val_loader} if val_per_epoch else None, "history": history, "progress": False}
     if trainer == "sgd":
         optimizer = torch.optim.SGD(model.parameters(), **hyper)
         losses = train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), train_loader, **options)
@@ -843,9 +849,10 @@ def train_config(
     run = {
         "train_loss": losses,
         "train_acc": accuracy(model, make_loader(data.train, batch_size=len(data.train), shuffle=False)),
-        "val_acc": history["val_acc"][-1],
-        "val_acc_per_epoch": history["val_acc"],
+        "val_acc": history["val_acc"][-1] if val_per_epoch else accuracy(model, val_loader),
     }
+    if val_per_epoch:
+        run["val_acc_per_epoch"] = history["val_acc"]
     return run, model
 
 
@@ -911,19 +918,29 @@ def paired_test(name: str, selected_correct: Tensor, other_correct: Tensor) -> d
 
 
 def seed_study(
-    data: Cifar2, records: list[dict], seeds: Sequence[int] = STUDY_SEEDS, n_epochs: int = 30, batch_size: int = 256
+    data: Cifar2,
+    records: list[dict],
+    seeds: Sequence[int] = STUDY_SEEDS,
+    n_epochs: int = 30,
+    batch_size: int = 256,
+    known_runs: dict[tuple[str, int], dict] | None = None,
 ) -> dict:
-    """Every configuration of `records` trained with torch.optim.SGD under each seed; SEED's runs are reused.
+    """Every configuration of `records` trained with torch.optim.SGD under each seed.
 
-    A model wins a seed when no other model has a higher validation accuracy at that seed (ties all win).
+    The runs at SEED come from `records`, and `known_runs` maps (name, seed) to SGD runs already made with the same
+    settings; only the others are trained. A model wins a seed when no other model has a higher validation accuracy
+    at that seed (ties all win).
     """
     runs = {record["name"]: {SEED: record["sgd"]} for record in records}
+    for (name, seed), run in (known_runs or {}).items():
+        runs[name][seed] = run
     for seed in seeds:
-        if seed == SEED:
-            continue
         for record in records:
-            runs[record["name"]][seed] = train_config(record, data, "sgd", n_epochs, batch_size, seed)[0]
-        print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
+            if seed not in runs[record["name"]]:
+                run = train_config(record, data, "sgd", n_epochs, batch_size, seed, val_per_epoch=False)[0]
+                runs[record["name"]][seed] = run
+        if seed != SEED:
+            print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
     best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in seeds}
     models = [
         {

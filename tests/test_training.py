@@ -350,21 +350,24 @@ def test_seed_study_reuses_the_first_seed_and_counts_ties_as_wins(monkeypatch):
     records = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
     trained = []
 
-    def fake_train_config(config, data, trainer, n_epochs, batch_size, seed):
-        trained.append((config["name"], seed))
+    def fake_train_config(config, data, trainer, n_epochs, batch_size, seed, val_per_epoch):
+        trained.append((config["name"], seed, val_per_epoch))
         return {"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": 0.5}, None
 
     monkeypatch.setattr(helpers, "train_config", fake_train_config)
-    study = helpers.seed_study(data, records, seeds=(helpers.SEED, 7), n_epochs=2, batch_size=16)
-    assert trained == [("Model 1", 7), ("Model 2", 7)]
-    assert study["seeds"] == [helpers.SEED, 7]
-    first = study["models"][0]
-    assert first["val_acc"] == [records[0]["sgd"]["val_acc"], 0.5]
-    assert first["final_train_loss"] == [records[0]["sgd"]["train_loss"][-1], 0.5]
-    assert first["train_acc"][1] == 0.75
+    known = {("Model 2", 8): {"train_loss": [1.0, 0.25], "train_acc": 0.875, "val_acc": 0.625}}
+    study = helpers.seed_study(data, records, seeds=(helpers.SEED, 7, 8), n_epochs=2, batch_size=16, known_runs=known)
+    assert trained == [("Model 1", 7, False), ("Model 2", 7, False), ("Model 1", 8, False)]
+    assert study["seeds"] == [helpers.SEED, 7, 8]
+    first, second = study["models"]
+    assert first["val_acc"] == [records[0]["sgd"]["val_acc"], 0.5, 0.5]
+    assert first["final_train_loss"] == [records[0]["sgd"]["train_loss"][-1], 0.5, 0.5]
+    assert first["train_acc"][1:] == [0.75, 0.75]
+    assert second["val_acc"][2] == 0.625 and second["final_train_loss"][2] == 0.25
     at_seed = [record["sgd"]["val_acc"] for record in records]
-    expected_first_seed_wins = [value == max(at_seed) for value in at_seed]
-    assert [model["wins"] for model in study["models"]] == [1 + won for won in expected_first_seed_wins]
+    first_seed_wins = [value == max(at_seed) for value in at_seed]
+    # Seed 7 is a tie (both 0.5): both win; seed 8 goes to Model 2 (0.625 against 0.5).
+    assert [model["wins"] for model in study["models"]] == [first_seed_wins[0] + 1, first_seed_wins[1] + 2]
 
 
 def test_mean_and_std():
@@ -388,3 +391,15 @@ def test_loss_rises_and_best_epoch():
 def test_train_config_names_a_bad_trainer():
     with pytest.raises(ValueError, match="trainer must be 'sgd' or 'manual', got 'adam'"):
         helpers.train_config(helpers.CONFIGS[0], fake_cifar2(), "adam", n_epochs=1)
+
+
+def test_validation_after_every_epoch_is_optional_and_changes_nothing():
+    data = fake_cifar2()
+    tracked, tracked_model = helpers.train_config(helpers.CONFIGS[3], data, "sgd", n_epochs=3, batch_size=16)
+    final_only, final_model = helpers.train_config(
+        helpers.CONFIGS[3], data, "sgd", n_epochs=3, batch_size=16, val_per_epoch=False
+    )
+    assert "val_acc_per_epoch" not in final_only and len(tracked["val_acc_per_epoch"]) == 3
+    assert final_only["train_loss"] == tracked["train_loss"]
+    assert (final_only["train_acc"], final_only["val_acc"]) == (tracked["train_acc"], tracked["val_acc"])
+    assert all(torch.equal(p, q) for p, q in zip(tracked_model.parameters(), final_model.parameters(), strict=True))
