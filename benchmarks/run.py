@@ -245,9 +245,13 @@ def bench_notebook(data: h.Cifar2, repeats: int) -> None:
     def bare_loops() -> float:
         return median_seconds(lambda: [bare_loop(data, config) for config in configs], 1)
 
+    # Each pair runs back to back, so a ratio within a pair sees one machine load; the median ratio is reported.
     pairs = [(notebook(), bare_loops()) for _ in range(max(1, repeats // 2))]
+    ratios = sorted(ours / reference for ours, reference in pairs)
     ours, reference = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
-    report(f"notebook Run All ({trainings})", ours, reference, "ratio <= 1.3", ours <= 1.3 * reference)
+    ratio = statistics.median(ratios)
+    report(f"notebook Run All ({trainings})", ours, reference, "ratio <= 1.3", ratio <= 1.3)
+    print(f"{'':22s} (ratio per pair {', '.join(f'{r:.3f}' for r in ratios)}; median {ratio:.3f})")
     print(f"{'':22s} (the child process lived {statistics.median(lives):.1f} s, kernel start and stop included)")
     peak_mib = max(peaks)
     report("memory: project1 peak", peak_mib, None, "< 1024 MiB", peak_mib < 1024, unit="MiB")
