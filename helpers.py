@@ -47,6 +47,7 @@ CIFAR10_CLASSES = (
 )
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
+SPLIT_SIZES = {"train": 9000, "val": 1000, "test": 2000}  # what load_cifar2 gives with its defaults
 PROJECT_DIR = Path(__file__).resolve().parent
 CACHE_DIR = PROJECT_DIR / ".cache"
 FIGURES_DIR = PROJECT_DIR / "figures"
@@ -1057,7 +1058,7 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: str | os.PathLike | N
 
 
 def plot_gradient_check(
-    checks: dict[str, GradientCheck], network: str, path: str | os.PathLike | None = None
+    checks: dict[str, GradientCheck], network: str = "the network", path: str | os.PathLike | None = None
 ) -> Figure:
     """Relative error per layer and parameter, on a log scale, for one or more gradient checks of one network."""
     fig, axis = plt.subplots(figsize=(8, 3.8))
@@ -1161,7 +1162,7 @@ def plot_loss_curves(models: list[dict], path: str | os.PathLike | None = None) 
 
 
 def plot_val_accuracy_curves(
-    models: list[dict], selected_name: str, baseline: float, path: str | os.PathLike | None = None
+    models: list[dict], selected_name: str | None = None, baseline: float = 0.5, path: str | os.PathLike | None = None
 ) -> Figure:
     """Validation accuracy after each epoch; the last epoch, which selection uses, is marked, and the baseline."""
     fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy")
@@ -1198,8 +1199,14 @@ def _plot_per_epoch(models: list[dict], key: str, ylabel: str) -> tuple[Figure, 
     return fig, axis
 
 
-def plot_selected_accuracy(selected: dict, sizes: dict[str, int], path: str | os.PathLike | None = None) -> Figure:
-    """The selected model's accuracy on train, validation and test, with 95% Wilson intervals."""
+def plot_selected_accuracy(
+    selected: dict, sizes: dict[str, int] | None = None, path: str | os.PathLike | None = None
+) -> Figure:
+    """The selected model's accuracy on train, validation and test, with 95% Wilson intervals.
+
+    `sizes` gives the number of images per split, by default the project's 9000 / 1000 / 2000.
+    """
+    sizes = sizes or SPLIT_SIZES
     fig, axis = plt.subplots(figsize=(5.5, 3.8))
     splits = ("train", "val", "test")
     values = [selected[f"{split}_acc"] for split in splits]

@@ -403,3 +403,21 @@ def test_validation_after_every_epoch_is_optional_and_changes_nothing():
     assert final_only["train_loss"] == tracked["train_loss"]
     assert (final_only["train_acc"], final_only["val_acc"]) == (tracked["train_acc"], tracked["val_acc"])
     assert all(torch.equal(p, q) for p, q in zip(tracked_model.parameters(), final_model.parameters(), strict=True))
+
+
+def test_plots_have_defaults_for_their_extra_arguments():
+    data = fake_cifar2()
+    models = [helpers.train_both(helpers.CONFIGS[0], data, n_epochs=2, batch_size=16)[0]]
+    selected = {"name": "Model 1", "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85}
+    net = helpers.MyNet([4, 3, 2])
+    check = helpers.gradient_check(net, torch.randn(3, 4), torch.randn(3, 2))
+    figures = [
+        helpers.plot_selected_accuracy(selected),
+        helpers.plot_val_accuracy_curves(models),
+        helpers.plot_gradient_check({"correct": check}),
+    ]
+    labels = [text.get_text() for text in figures[0].axes[0].texts]
+    low, high = helpers.wilson_interval(1700, 2000)
+    assert f"0.8500\n[{low:.3f}, {high:.3f}]" in labels, labels
+    for figure in figures:
+        helpers.plt.close(figure)
