@@ -898,6 +898,11 @@ def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, flo
     return centre - half_width, centre + half_width
 
 
+def accuracy_interval(accuracy: float, n: int) -> tuple[float, float]:
+    """Wilson 95% interval of an accuracy measured on n samples."""
+    return wilson_interval(round(accuracy * n), n)
+
+
 def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
     """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against a fair coin."""
     n = only_first_right + only_second_right
@@ -961,10 +966,14 @@ def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.mean(values), statistics.stdev(values)
 
 
+def seeds_ahead(selected_seeds: Sequence[float], other_seeds: Sequence[float]) -> int:
+    """At how many seeds the selected model's accuracy is strictly higher than the other's."""
+    return sum(s > o for s, o in zip(selected_seeds, other_seeds, strict=True))
+
+
 def difference_is_real(test: dict, selected_seeds: Sequence[float], other_seeds: Sequence[float]) -> bool:
     """A difference survives the noise when McNemar rejects at 5% and the selected model is ahead at every seed."""
-    ahead_everywhere = all(s > o for s, o in zip(selected_seeds, other_seeds, strict=True))
-    return test["p_value"] < 0.05 and ahead_everywhere
+    return test["p_value"] < 0.05 and seeds_ahead(selected_seeds, other_seeds) == len(selected_seeds)
 
 
 def loss_rises(losses: Sequence[float]) -> int:
@@ -1210,9 +1219,7 @@ def plot_selected_accuracy(
     fig, axis = plt.subplots(figsize=(5.5, 3.8))
     splits = ("train", "val", "test")
     values = [selected[f"{split}_acc"] for split in splits]
-    intervals = [
-        wilson_interval(round(value * sizes[split]), sizes[split]) for value, split in zip(values, splits, strict=True)
-    ]
+    intervals = [accuracy_interval(value, sizes[split]) for value, split in zip(values, splits, strict=True)]
     errors = np.array([[value - low, high - value] for value, (low, high) in zip(values, intervals, strict=True)]).T
     bars = axis.bar(
         [SPLIT_NAMES[split] for split in splits],

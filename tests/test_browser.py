@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "report"))
+
+from render import CHROMIUM_FLAGS, find_chromium  # noqa: E402
+
 ARTIFACTS = REPO / ".artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM = find_chromium()
 HEADINGS = {
     "backprop.ipynb": ("Backpropagation by hand", "6. Questions"),
     "project1.ipynb": ("Project 1: gradient descent by hand, cars vs cats", "Answers"),

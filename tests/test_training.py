@@ -329,6 +329,12 @@ def test_wilson_interval_of_a_known_case():
         helpers.wilson_interval(11, 10)
 
 
+def test_accuracy_interval_counts_the_right_answers():
+    assert helpers.accuracy_interval(0.921, 1000) == helpers.wilson_interval(921, 1000)
+    # 0.9175 is stored as 0.91749999…; the count is still 1835 of 2000.
+    assert helpers.accuracy_interval(1835 / 2000, 2000) == helpers.wilson_interval(1835, 2000)
+
+
 def test_exact_mcnemar_of_known_cases():
     # 1 against 9 discordant pairs: p = 2 (1 + 10) / 2^10.
     assert helpers.exact_mcnemar_p(1, 9) == 2 * 11 / 1024
@@ -372,6 +378,10 @@ def test_seed_study_reuses_the_first_seed_and_counts_ties_as_wins(monkeypatch):
 
 def test_mean_and_std():
     assert helpers.mean_and_std([1.0, 2.0, 3.0, 4.0]) == (2.5, pytest.approx(1.2909944487))
+
+
+def test_seeds_ahead_counts_strict_wins():
+    assert helpers.seeds_ahead([0.92, 0.90, 0.91], [0.90, 0.90, 0.92]) == 1
 
 
 def test_difference_is_real_needs_both_the_test_and_every_seed():
