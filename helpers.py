@@ -1,9 +1,8 @@
 """Backpropagation and gradient descent by hand, on CIFAR-10 cars vs cats.
 
-The module reads top to bottom in sections: reproducible numerics, data,
-networks, backpropagation and gradient check, training, evaluation, the study,
-uncertainty, plots. The notebooks `backprop.ipynb` and `project1.ipynb` call
-it; the tests in `tests/` check it.
+The module reads top to bottom in sections: reproducible numerics, data, networks, backpropagation and gradient
+check, training, evaluation, the study, uncertainty and the report's numbers, plots. The notebooks
+`backprop.ipynb` and `project1.ipynb` call it.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from __future__ import annotations
 import copy
 import ctypes
 import hashlib
-import itertools
 import json
 import math
 import os
-import pickle
 import statistics
 import tempfile
 import warnings
@@ -33,36 +30,24 @@ from torch.utils.data import TensorDataset
 
 SEED = 42
 CLASSES = ("automobile", "cat")
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
-SPLIT_SIZES = {"train": 9000, "val": 1000, "test": 2000}  # what load_cifar2 gives with its defaults
 PROJECT_DIR = Path(__file__).resolve().parent
 CACHE_DIR = PROJECT_DIR / ".cache"
-FIGURES_DIR = PROJECT_DIR / "figures"
-CACHE_FORMAT = 1
 
 
 # ---------------------------------------------------------------------------
 # Reproducible numerics
 # ---------------------------------------------------------------------------
 
-# MKL, the BLAS inside torch's CPU build, picks its matrix-product kernels per CPU, and 30 epochs of training turn
-# last-bit differences into different models. Its Conditional Numerical Reproducibility mode fixes the kernels;
-# MKL reads MKL_CBWR at its first call, so it is set here, before torch has run any matrix product.
-# A value the user set wins.
-PINNED_MKL_MODE = "AVX2,STRICT"
+# Every matrix product of a training runs in MKL's SGEMM, whose kernels differ per CPU vendor and vector width, and
+# 30 epochs turn last-bit differences into different models. MKL's vendor-neutral COMPATIBLE branch gives the same
+# bits on Intel and AMD, with AVX2 or AVX-512, for 1 or 2 threads (3 or more split the sums differently). MKL reads
+# MKL_CBWR at its first call, so it is set here, before torch runs any matrix product. A value the user set wins:
+# MKL_CBWR=AUTO is the fast mode, whose numbers are the machine's own.
+PINNED_MKL_MODE = "COMPATIBLE"
+PINNED_MAX_THREADS = 2
 os.environ.setdefault("MKL_CBWR", PINNED_MKL_MODE)
 
 MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 8: "SSE4_2", 9: "AVX", 10: "AVX2", 12: "AVX512"}
@@ -74,7 +59,7 @@ class NumericsWarning(UserWarning):
 
 
 def mkl_numerics_mode() -> str:
-    """The reproducibility mode MKL runs in, as it reports it (e.g. 'AVX2,STRICT'), 'no MKL' or 'unknown'."""
+    """The reproducibility mode MKL runs in, as it reports it (e.g. 'COMPATIBLE'), 'no MKL' or 'unknown'."""
     if not torch.backends.mkl.is_available():
         return "no MKL"
     # libtorch_cpu exports MKL's service function that reads the mode back; it is undocumented, hence the guard.
@@ -89,29 +74,30 @@ def mkl_numerics_mode() -> str:
     return branch + (",STRICT" if mode & MKL_STRICT_FLAG else "")
 
 
-def numerics_pinned(mode: str) -> bool:
-    """True when MKL runs a fixed, thread-count independent code path (a STRICT mode other than OFF)."""
-    return mode.endswith(",STRICT") and not mode.startswith("OFF")
-
-
-def _warn_unless_pinned(mode: str) -> None:
-    """Say once, in one line, what it means when the numerics could not be pinned."""
+def numerics_problem() -> str | None:
+    """Why this process's numbers may differ from the committed ones, or None when they are pinned."""
+    mode = mkl_numerics_mode()
     if mode == "no MKL":
-        message = "this torch has no MKL (e.g. ARM): numbers are reproducible on this machine only"
-    elif mode == "unknown":
-        message = "cannot read MKL's reproducibility mode back: numbers may differ from the committed ones"
-    elif not numerics_pinned(mode):
-        message = (
-            f"MKL runs in mode {mode}, not pinned: a matrix product ran before helpers was imported, or MKL_CBWR "
-            f"was set otherwise. Restart the kernel and import helpers first (or set MKL_CBWR={PINNED_MKL_MODE})"
-        )
-    else:
-        return
-    warnings.warn(message, NumericsWarning, stacklevel=3)
+        return "this torch has no MKL (e.g. ARM): the numbers are this machine's own"
+    if mode == "unknown":
+        return "cannot read MKL's reproducibility mode back: the numbers may differ from the committed ones"
+    if mode.split(",")[0] != PINNED_MKL_MODE:
+        if os.environ["MKL_CBWR"] != PINNED_MKL_MODE:
+            return f"MKL_CBWR={os.environ['MKL_CBWR']} (MKL reads back {mode}): the numbers are this machine's own"
+        return f"MKL runs in mode {mode}: a matrix product ran before helpers was imported; restart and import it first"
+    if torch.get_num_threads() > PINNED_MAX_THREADS:
+        return f"torch runs {torch.get_num_threads()} threads; the pinned numbers need at most {PINNED_MAX_THREADS}"
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+        return "this CPU (or ATEN_CPU_CAPABILITY) has no AVX2: the numbers are this machine's own"
+    return None
 
 
 NUMERICS_MODE = mkl_numerics_mode()
-_warn_unless_pinned(NUMERICS_MODE)
+if NUMERICS_MODE.split(",")[0] == PINNED_MKL_MODE:
+    torch.set_num_threads(min(PINNED_MAX_THREADS, torch.get_num_threads()))
+NUMERICS_PROBLEM = numerics_problem()
+if NUMERICS_PROBLEM:
+    warnings.warn(NUMERICS_PROBLEM, NumericsWarning, stacklevel=2)
 
 
 # ---------------------------------------------------------------------------
@@ -121,7 +107,7 @@ _warn_unless_pinned(NUMERICS_MODE)
 
 @dataclass(frozen=True)
 class Cifar2:
-    """The two-class data set: normalised splits plus what is needed to show raw images."""
+    """The two-class data set: normalised splits, the statistics they were normalised with, and the raw pixels."""
 
     train: TensorDataset
     val: TensorDataset
@@ -130,11 +116,6 @@ class Cifar2:
     std: Tensor
     classes: tuple[str, ...]
     raw: dict[str, Tensor]
-    layout: str
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        """Map normalised images back to [0, 1] pixel values."""
-        return x * self.std.view(1, 3, 1, 1) + self.mean.view(1, 3, 1, 1)
 
 
 def load_cifar2(
@@ -148,26 +129,32 @@ def load_cifar2(
     cache_dir: str | os.PathLike | None = CACHE_DIR,
 ) -> Cifar2:
     """Load two CIFAR-10 classes resized to `size`, split train/val/test and normalised."""
-    classes = _check_classes(classes)
-    if size < 1:
-        raise ValueError(f"size must be a positive number of pixels, got {size}")
-    if n_val < 2 or n_val % 2 or n_val >= 2 * TRAIN_PER_CLASS:
-        raise ValueError(f"n_val must be even and between 2 and {2 * TRAIN_PER_CLASS - 2}, got {n_val}")
-    root = Path(root if root is not None else os.environ.get("CIFAR10_ROOT", "data"))
-    layout = _find_layout(root, download)
-    prepared = _prepared_images(root, layout, classes, size, download, cache_dir)
-    return _split_and_normalise(prepared, classes, n_val, seed, layout)
-
-
-def _check_classes(classes: Sequence[str]) -> tuple[str, ...]:
-    """Return the class names as a tuple after checking they are two distinct CIFAR-10 names."""
     classes = tuple(classes)
     unknown = [name for name in classes if name not in CIFAR10_CLASSES]
     if unknown:
         raise ValueError(f"unknown class {unknown[0]!r}; valid names are {', '.join(CIFAR10_CLASSES)}")
     if len(classes) != 2 or classes[0] == classes[1]:
         raise ValueError(f"give two different class names, got {classes}")
-    return classes
+    if size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    if n_val < 2 or n_val % 2 or n_val >= 2 * TRAIN_PER_CLASS:
+        raise ValueError(f"n_val must be even and between 2 and {2 * TRAIN_PER_CLASS - 2}, got {n_val}")
+    root = Path(root if root is not None else os.environ.get("CIFAR10_ROOT", "data"))
+    layout = _find_layout(root, download)
+    cache_path = None
+    if cache_dir is not None:
+        key = hashlib.sha256(json.dumps([layout, str(root.resolve()), classes, size]).encode()).hexdigest()[:16]
+        cache_path = Path(cache_dir) / f"cifar2-{size}px-{key}.pt"
+    prepared = _read_cache(cache_path, size) if cache_path is not None and cache_path.is_file() else None
+    if prepared is None:
+        prepared = {}
+        for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
+            images = _read_split(root, layout, split, classes, per_class, download)
+            prepared[f"{split}_images"] = _resize(images, size)
+            prepared[f"{split}_labels"] = torch.arange(2).repeat_interleave(per_class)
+        if cache_path is not None:
+            _save_atomically(prepared, cache_path)
+    return _split_and_normalise(prepared, classes, n_val, seed)
 
 
 def _find_layout(root: Path, download: bool) -> str:
@@ -177,91 +164,34 @@ def _find_layout(root: Path, download: bool) -> str:
     if (root / "train").is_dir() and (root / "test").is_dir():
         return "PNG tree"
     if not download:
-        raise FileNotFoundError(_no_data_message(root))
+        raise FileNotFoundError(NO_DATA.format(root=root))
     _open_official_release(root, "test", download=True)
     return "official release"
 
 
-def _no_data_message(root: Path) -> str:
-    """The one message for 'no data here and nothing downloaded'."""
-    return (
-        f"No CIFAR-10 data under {root} and no download was possible. Give one of two layouts: "
-        "the official python release (cifar-10-batches-py/, which torchvision downloads when "
-        "download=True and the network allows), or a PNG tree train/<class>/NNNNN.png and "
-        "test/<class>/NNNNN.png. Point the root argument or the CIFAR10_ROOT environment "
-        "variable at the folder that holds it."
-    )
-
-
-def _prepared_images(
-    root: Path,
-    layout: str,
-    classes: tuple[str, ...],
-    size: int,
-    download: bool,
-    cache_dir: str | os.PathLike | None,
-) -> dict[str, Tensor]:
-    """Resized uint8 images and labels of both splits, from the cache when it is fresh."""
-    cache_path = None
-    if cache_dir is not None:
-        cache_path = Path(cache_dir) / f"cifar2-{size}px-{_cache_key(root, layout, classes, size)}.pt"
-        if cache_path.is_file():
-            cached = _read_cache(cache_path, size)
-            if cached is not None:
-                return cached
-            warnings.warn(
-                f"the prepared-data cache {cache_path.name} is damaged; rebuilding it from the images", stacklevel=3
-            )
-    prepared = {}
-    for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
-        if layout == "PNG tree":
-            images = _read_png_split(root, split, classes, per_class)
-        else:
-            images = _read_official_split(root, split, classes, per_class, download)
-        prepared[f"{split}_images"] = _resize(images, size)
-        prepared[f"{split}_labels"] = torch.arange(2).repeat_interleave(per_class)
-    if cache_path is not None:
-        _save_atomically(prepared, cache_path)
-    return prepared
-
-
-def _cache_key(root: Path, layout: str, classes: tuple[str, ...], size: int) -> str:
-    """A short hash of everything the prepared tensors depend on, file times included."""
-    root = root.resolve()
-    if layout == "PNG tree":
-        watched = [root / split / name for split in ("train", "test") for name in classes]
-    else:
-        watched = sorted((root / "cifar-10-batches-py").glob("*_batch*"))
-    stamps = [(str(path), *_stamp(path)) for path in watched]
-    description = [CACHE_FORMAT, layout, str(root.resolve()), list(classes), size, stamps]
-    return hashlib.sha256(json.dumps(description).encode()).hexdigest()[:16]
+NO_DATA = (
+    "No CIFAR-10 data under {root} and no download was possible. Give one of two layouts: the official python "
+    "release (cifar-10-batches-py/, which torchvision downloads when download=True and the network allows), or a PNG "
+    "tree train/<class>/NNNNN.png and test/<class>/NNNNN.png. Point the root argument or the CIFAR10_ROOT "
+    "environment variable at the folder that holds it."
+)
 
 
 def _read_cache(path: Path, size: int) -> dict[str, Tensor] | None:
-    """The cached tensors, or None when the file is unreadable or does not hold what a fresh preparation would."""
+    """The cached tensors, or None (with a warning) when the file does not hold what a fresh preparation would."""
+    shapes = {"train_images": (2 * TRAIN_PER_CLASS, 3, size, size), "test_images": (2 * TEST_PER_CLASS, 3, size, size)}
+    shapes |= {"train_labels": (2 * TRAIN_PER_CLASS,), "test_labels": (2 * TEST_PER_CLASS,)}
     try:
         cached = torch.load(path, weights_only=True)
-    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError):
-        return None
-    expected = {}
-    for split, per_class in (("train", TRAIN_PER_CLASS), ("test", TEST_PER_CLASS)):
-        expected[f"{split}_images"] = ((2 * per_class, 3, size, size), torch.uint8)
-        expected[f"{split}_labels"] = ((2 * per_class,), torch.int64)
-    if not isinstance(cached, dict) or cached.keys() != expected.keys():
-        return None
-    for key, (shape, dtype) in expected.items():
-        if not isinstance(cached[key], Tensor) or cached[key].shape != shape or cached[key].dtype != dtype:
-            return None
-    return cached
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    """Modification time and size of a path, or zeros when it does not exist yet."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return (0, 0)
-    return (info.st_mtime_ns, info.st_size)
+        if cached.keys() == shapes.keys() and all(
+            cached[key].shape == shape and cached[key].dtype == (torch.uint8 if "images" in key else torch.int64)
+            for key, shape in shapes.items()
+        ):
+            return cached
+    except Exception:  # any unreadable or foreign content means the same thing: rebuild
+        pass
+    warnings.warn(f"the prepared-data cache {path.name} is damaged; rebuilding it from the images", stacklevel=3)
+    return None
 
 
 def _save_atomically(tensors: dict[str, Tensor], path: Path) -> None:
@@ -277,8 +207,18 @@ def _save_atomically(tensors: dict[str, Tensor], path: Path) -> None:
             os.remove(temporary)
 
 
-def _read_png_split(root: Path, split: str, classes: tuple[str, ...], per_class: int) -> Tensor:
-    """Decode `per_class` PNGs of each class in canonical order into a (N, 3, 32, 32) uint8 tensor."""
+def _read_split(
+    root: Path, layout: str, split: str, classes: tuple[str, ...], per_class: int, download: bool
+) -> Tensor:
+    """The 32×32 images of both classes of one split, in canonical order, as an (N, 3, 32, 32) uint8 tensor."""
+    if layout == "official release":
+        release = _open_official_release(root, split, download)
+        targets = torch.tensor(release.targets)
+        indices = [torch.nonzero(targets == CIFAR10_CLASSES.index(name)).flatten() for name in classes]
+        for name, found in zip(classes, indices, strict=True):
+            if len(found) != per_class:
+                raise ValueError(f"expected {per_class} {split} images of {name!r}, found {len(found)}")
+        return torch.from_numpy(release.data[torch.cat(indices).numpy()]).permute(0, 3, 1, 2)
     paths = []
     for name in classes:
         folder = root / split / name
@@ -303,19 +243,6 @@ def _read_png(path: Path) -> np.ndarray:
     return pixels
 
 
-def _read_official_split(root: Path, split: str, classes: tuple[str, ...], per_class: int, download: bool) -> Tensor:
-    """The images of both classes from the official release, in canonical order."""
-    release = _open_official_release(root, split, download)
-    targets = torch.tensor(release.targets)
-    indices = []
-    for name in classes:
-        class_indices = torch.nonzero(targets == CIFAR10_CLASSES.index(name)).flatten()
-        if len(class_indices) != per_class:
-            raise ValueError(f"expected {per_class} {split} images of {name!r}, found {len(class_indices)}")
-        indices.append(class_indices)
-    return torch.from_numpy(release.data[torch.cat(indices).numpy()]).permute(0, 3, 1, 2)
-
-
 def _open_official_release(root: Path, split: str, download: bool) -> object:
     """torchvision's CIFAR10 for one split, downloading it when allowed; any failure gets the one clear message."""
     from torchvision.datasets import CIFAR10
@@ -323,60 +250,34 @@ def _open_official_release(root: Path, split: str, download: bool) -> object:
     try:
         return CIFAR10(root, train=split == "train", download=download)
     except (OSError, RuntimeError) as error:
-        raise FileNotFoundError(_no_data_message(root)) from error
+        raise FileNotFoundError(NO_DATA.format(root=root)) from error
 
 
 def _resize(images: Tensor, size: int) -> Tensor:
-    """Resize a uint8 batch to size×size with antialiasing, in one call.
-
-    torch's uint8 kernel gives the same pixels as torchvision's resize, without importing it.
-    """
+    """Resize a uint8 batch to size×size with antialiasing in one call (the same pixels as torchvision's resize)."""
     if images.shape[-1] == size:
         return images.contiguous()
     return nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
 
 
-def _split_and_normalise(
-    prepared: dict[str, Tensor], classes: tuple[str, ...], n_val: int, seed: int, layout: str
-) -> Cifar2:
-    """Stratified seeded train/val split, statistics from train only, float32 normalisation."""
+def _split_and_normalise(prepared: dict[str, Tensor], classes: tuple[str, ...], n_val: int, seed: int) -> Cifar2:
+    """Stratified seeded train/val split, per-channel statistics from train only, float32 normalisation."""
     images, labels = prepared["train_images"], prepared["train_labels"]
     generator = torch.Generator().manual_seed(seed)
     val_mask = torch.zeros(len(labels), dtype=torch.bool)
     for label in (0, 1):
         members = torch.nonzero(labels == label).flatten()
-        chosen = torch.randperm(len(members), generator=generator)[: n_val // 2]
-        val_mask[members[chosen]] = True
-    raw = {
-        "train": images[~val_mask],
-        "val": images[val_mask],
-        "test": prepared["test_images"],
-    }
+        val_mask[members[torch.randperm(len(members), generator=generator)[: n_val // 2]]] = True
+    raw = {"train": images[~val_mask], "val": images[val_mask], "test": prepared["test_images"]}
     targets = {"train": labels[~val_mask], "val": labels[val_mask], "test": prepared["test_labels"]}
-    mean, std = _channel_statistics(raw["train"])
-    splits = {split: TensorDataset(_normalise(raw[split], mean, std), targets[split]) for split in raw}
-    return Cifar2(**splits, mean=mean, std=std, classes=classes, raw=raw, layout=layout)
-
-
-def _channel_statistics(images: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel mean and (unbiased) std of uint8 images scaled to [0, 1], exact in float64.
-
-    Counting the 256 pixel values per channel gives the sums without a float copy of the images.
-    """
-    values = torch.arange(256, dtype=torch.float64) / 255
-    means, stds = [], []
-    for channel in images.unbind(dim=1):
-        counts = torch.bincount(channel.flatten(), minlength=256).double()
-        n = counts.sum()
-        mean = (counts * values).sum() / n
-        means.append(mean)
-        stds.append(((counts * (values - mean) ** 2).sum() / (n - 1)).sqrt())
-    return torch.stack(means).float(), torch.stack(stds).float()
-
-
-def _normalise(images: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-    """(pixels / 255 − mean) / std per channel, as float32, computed in place on one copy."""
-    return images.float().div_(255).sub_(mean.view(1, 3, 1, 1)).div_(std.view(1, 3, 1, 1))
+    # Exact in float64: the pixels are multiples of 1/255, and the statistics are the mean and unbiased std.
+    pixels = raw["train"].double().div(255).transpose(0, 1).reshape(3, -1)
+    mean, std = pixels.mean(dim=1).float(), pixels.std(dim=1).float()
+    shift, scale = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
+    splits = {
+        name: TensorDataset(x.float().div_(255).sub_(shift).div_(scale), targets[name]) for name, x in raw.items()
+    }
+    return Cifar2(**splits, mean=mean, std=std, classes=classes, raw=raw)
 
 
 class TensorLoader:
@@ -395,11 +296,7 @@ class TensorLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         n = len(self.targets)
-        if not self.shuffle:
-            for start in range(0, n, self.batch_size):
-                yield self.inputs[start : start + self.batch_size], self.targets[start : start + self.batch_size]
-            return
-        order = torch.randperm(n, generator=self.generator)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         # Gathering one batch at a time keeps memory at one batch, not a shuffled copy of the data set.
         for start in range(0, n, self.batch_size):
             batch = order[start : start + self.batch_size]
@@ -583,6 +480,11 @@ class GradientCheck:
         return [l for l, errors in self.errors.items() if max(errors.values()) > self.tolerance]
 
     @property
+    def worst(self) -> float:
+        """The largest relative error over every layer's weights and biases."""
+        return max(max(errors.values()) for errors in self.errors.values())
+
+    @property
     def passed(self) -> bool:
         """True when every layer is within the tolerance."""
         return not self.failing_layers
@@ -663,11 +565,12 @@ def train(
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     train_loader: TensorLoader,
     *,
-    eval_loaders: dict[str, TensorLoader] | None = None,
-    history: dict[str, list[float]] | None = None,
-    progress: bool = True,
+    after_epoch: Callable[[nn.Module], None] | None = None,
 ) -> list[float]:
-    """Train with a torch optimizer; return the mean training loss of each epoch."""
+    """Train with a torch optimizer; return the mean training loss of each epoch.
+
+    `after_epoch`, when given, is called with the model after every epoch (to record its validation accuracy).
+    """
     for group in optimizer.param_groups:
         check_hyperparameters(float(group["lr"]), group.get("momentum", 0.0), group.get("weight_decay", 0.0))
 
@@ -676,7 +579,7 @@ def train(
         loss.backward()
         optimizer.step()
 
-    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, eval_loaders, history, progress)
+    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, after_epoch)
 
 
 def train_manual_update(
@@ -688,9 +591,7 @@ def train_manual_update(
     momentum: float = 0.0,
     weight_decay: float = 0.0,
     *,
-    eval_loaders: dict[str, TensorLoader] | None = None,
-    history: dict[str, list[float]] | None = None,
-    progress: bool = True,
+    after_epoch: Callable[[nn.Module], None] | None = None,
 ) -> list[float]:
     """Train with SGD written out by hand (`manual_sgd_step`); return the mean loss of each epoch."""
     check_hyperparameters(lr, momentum, weight_decay)
@@ -702,7 +603,7 @@ def train_manual_update(
         loss.backward()
         manual_sgd_step(parameters, momentum_buffers, lr, momentum, weight_decay)
 
-    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, eval_loaders, history, progress)
+    return _run_epochs(n_epochs, model, loss_fn, train_loader, update, after_epoch)
 
 
 def manual_sgd_step(
@@ -739,17 +640,13 @@ def _run_epochs(
     loss_fn: Callable[[Tensor, Tensor], Tensor],
     train_loader: TensorLoader,
     update: Callable[[Tensor], None],
-    eval_loaders: dict[str, TensorLoader] | None,
-    history: dict[str, list[float]] | None,
-    progress: bool,
+    after_epoch: Callable[[nn.Module], None] | None,
 ) -> list[float]:
     """The epoch loop both trainers share; `update` turns one batch loss into a step."""
     if not (isinstance(n_epochs, int) and n_epochs >= 1):
         raise ValueError(f"n_epochs must be a whole number >= 1, got {n_epochs}")
-    if eval_loaders and history is None:
-        raise ValueError("eval_loaders needs a history dict to record the accuracies in")
     epoch_losses = []
-    for epoch in _progress_bar(range(1, n_epochs + 1), progress):
+    for epoch in range(1, n_epochs + 1):
         model.train()
         loss_sum, sample_count = 0.0, 0
         for batch, (inputs, targets) in enumerate(train_loader, start=1):
@@ -764,18 +661,9 @@ def _run_epochs(
             loss_sum += loss_value * len(targets)
             sample_count += len(targets)
         epoch_losses.append(loss_sum / sample_count)
-        for name, loader in (eval_loaders or {}).items():
-            history.setdefault(f"{name}_acc", []).append(accuracy(model, loader))
+        if after_epoch is not None:
+            after_epoch(model)
     return epoch_losses
-
-
-def _progress_bar(epochs: range, enabled: bool) -> Iterator[int]:
-    """Epochs, with a tqdm bar when enabled."""
-    if not enabled:
-        return iter(epochs)
-    from tqdm.auto import tqdm
-
-    return iter(tqdm(epochs, desc="epochs", leave=False))
 
 
 # ---------------------------------------------------------------------------
@@ -819,6 +707,11 @@ CONFIGS = (
 )
 
 
+def sgd_settings(config: dict) -> dict:
+    """The learning rate, momentum and weight decay of a configuration, as torch.optim.SGD takes them."""
+    return {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+
+
 def train_config(
     config: dict,
     data: Cifar2,
@@ -835,25 +728,31 @@ def train_config(
     """
     if trainer not in ("sgd", "manual"):
         raise ValueError(f"trainer must be 'sgd' or 'manual', got {trainer!r}")
-    hyper = {key: config[key] for key in ("lr", "momentum", "weight_decay")}
     torch.manual_seed(seed)
     model = MyMLP()
     train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
-    history: dict[str, list[float]] = {}
     val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
-    options = {"eval_loaders": {"val": val_loader} if val_per_epoch else None, "history": history, "progress": False}
+    val_accuracies: list[float] = []
+
+    def record_val_accuracy(model: nn.Module) -> None:
+        val_accuracies.append(accuracy(model, val_loader))
+
+    after_epoch = record_val_accuracy if val_per_epoch else None
     if trainer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), **hyper)
-        losses = train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), train_loader, **options)
+        optimizer = torch.optim.SGD(model.parameters(), **sgd_settings(config))
+        losses = train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), train_loader, after_epoch=after_epoch)
     else:
-        losses = train_manual_update(n_epochs, model, nn.CrossEntropyLoss(), train_loader, **hyper, **options)
+        settings = sgd_settings(config)
+        losses = train_manual_update(
+            n_epochs, model, nn.CrossEntropyLoss(), train_loader, **settings, after_epoch=after_epoch
+        )
     run = {
         "train_loss": losses,
         "train_acc": accuracy(model, make_loader(data.train, batch_size=len(data.train), shuffle=False)),
-        "val_acc": history["val_acc"][-1] if val_per_epoch else accuracy(model, val_loader),
+        "val_acc": val_accuracies[-1] if val_per_epoch else accuracy(model, val_loader),
     }
     if val_per_epoch:
-        run["val_acc_per_epoch"] = history["val_acc"]
+        run["val_acc_per_epoch"] = val_accuracies
     return run, model
 
 
@@ -880,7 +779,7 @@ def train_both(
 
 
 # ---------------------------------------------------------------------------
-# Uncertainty: intervals, paired tests, the seed study and the facts the report quotes
+# Uncertainty: intervals, paired tests and the seed study
 # ---------------------------------------------------------------------------
 
 STUDY_SEEDS = (SEED, 1, 2, 3, 4)
@@ -924,29 +823,18 @@ def paired_test(name: str, selected_correct: Tensor, other_correct: Tensor) -> d
 
 
 def seed_study(
-    data: Cifar2,
-    records: list[dict],
-    seeds: Sequence[int] = STUDY_SEEDS,
-    n_epochs: int = 30,
-    batch_size: int = 256,
-    known_runs: dict[tuple[str, int], dict] | None = None,
+    data: Cifar2, records: list[dict], seeds: Sequence[int] = STUDY_SEEDS, n_epochs: int = 30, batch_size: int = 256
 ) -> dict:
-    """Every configuration of `records` trained with torch.optim.SGD under each seed.
+    """Every configuration of `records` trained with torch.optim.SGD under each seed; the runs at SEED are reused.
 
-    The runs at SEED come from `records`, and `known_runs` maps (name, seed) to SGD runs already made with the same
-    settings; only the others are trained. A model wins a seed when no other model has a higher validation accuracy
-    at that seed (ties all win).
+    A model wins a seed when no other model has a higher validation accuracy at that seed (ties all win).
     """
     runs = {record["name"]: {SEED: record["sgd"]} for record in records}
-    for (name, seed), run in (known_runs or {}).items():
-        runs[name][seed] = run
     for seed in seeds:
         for record in records:
             if seed not in runs[record["name"]]:
-                run = train_config(record, data, "sgd", n_epochs, batch_size, seed, val_per_epoch=False)[0]
-                runs[record["name"]][seed] = run
-        if seed != SEED:
-            print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
+                runs[record["name"]][seed] = train_config(record, data, "sgd", n_epochs, batch_size, seed, False)[0]
+        print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
     best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in seeds}
     models = [
         {
@@ -961,32 +849,7 @@ def seed_study(
     return {"seeds": list(seeds), "models": models}
 
 
-def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n − 1)."""
-    return statistics.mean(values), statistics.stdev(values)
-
-
-def seeds_ahead(selected_seeds: Sequence[float], other_seeds: Sequence[float]) -> int:
-    """At how many seeds the selected model's accuracy is strictly higher than the other's."""
-    return sum(s > o for s, o in zip(selected_seeds, other_seeds, strict=True))
-
-
-def difference_is_real(test: dict, selected_seeds: Sequence[float], other_seeds: Sequence[float]) -> bool:
-    """A difference survives the noise when McNemar rejects at 5% and the selected model is ahead at every seed."""
-    return test["p_value"] < 0.05 and seeds_ahead(selected_seeds, other_seeds) == len(selected_seeds)
-
-
-def loss_rises(losses: Sequence[float]) -> int:
-    """How many times the epoch loss went up from one epoch to the next."""
-    return sum(later > earlier for earlier, later in itertools.pairwise(losses))
-
-
-def best_epoch(values: Sequence[float]) -> int:
-    """The first epoch (counting from 1) at which `values` reaches its maximum."""
-    return 1 + max(range(len(values)), key=lambda epoch: (values[epoch], -epoch))
-
-
-def save_results(results: dict, path: str | os.PathLike = FIGURES_DIR / "results.json") -> None:
+def save_results(results: dict, path: str | os.PathLike) -> None:
     """Write the results as indented JSON, the same bytes for the same numbers."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(results, indent=2) + "\n")
@@ -1002,18 +865,25 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 # Plots: each returns its Figure and saves it when given a path
 # ---------------------------------------------------------------------------
 
-# One meaning per colour in every figure, all colour-blind safe: blue and yellow are the two trainers, greys are
-# the data splits, the other Okabe-Ito hues are the five models (each with its own marker and line style too).
-TRAINER_STYLE = {"sgd": ("torch.optim.SGD", "#0072B2", "-"), "manual": ("manual update", "#F0E442", "--")}
+# Every figure reads in greyscale and for colour-blind readers. The trainers: SGD a wide grey line or grey bar, the
+# manual update a thin black dashed line drawn on top (both show where they coincide) or a white hatched bar. The
+# data splits are greys; the five models are Okabe-Ito hues, each with its own marker and line style too.
+TRAINER_STYLE = {
+    "sgd": ("torch.optim.SGD", {"color": "#999999", "lw": 5}, {"color": "#999999"}),
+    "manual": ("manual update", {"color": "black", "lw": 1.3, "ls": "--"}, {"color": "white", "hatch": "///"}),
+}
 SPLIT_COLORS = {"train": "#404040", "val": "#8C8C8C", "test": "#CFCFCF"}
-SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 MODEL_STYLES = (
     ("#E69F00", "o", "-"),
     ("#56B4E9", "s", "--"),
     ("#009E73", "^", "-."),
-    ("#D55E00", "D", ":"),
+    ("#0072B2", "D", ":"),
     ("#CC79A7", "v", (0, (5, 1, 1, 1))),
 )
+# Printed about 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt on paper. Set for the
+# whole session: a per-figure rc_context would, on exit, switch off the interactive mode that Jupyter's inline backend
+# turns on when the first figure is drawn, and the next figures would not show.
+plt.rcParams.update({"font.size": 10.5, "axes.titlesize": "medium"})
 
 
 def model_style(index: int) -> dict:
@@ -1025,218 +895,197 @@ def model_style(index: int) -> dict:
 def _finish(fig: Figure, path: str | os.PathLike | None) -> Figure:
     """Lay out the figure and save it as PNG when a path is given."""
     fig.tight_layout()
+    fig.tight_layout()  # again, as a legend placed below its axes moves up when the first pass shrinks them
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110, metadata={"Software": None})
     return fig
 
 
+def _trainer_verdict(models: list[dict]) -> str:
+    """What the records say of the two trainers: bitwise identical or not, and their largest difference."""
+    identical = all(model["bitwise_identical"] for model in models)
+    largest = max(max(model["max_param_diff"], model["max_loss_diff"]) for model in models)
+    return f"SGD and manual runs {'bitwise identical' if identical else 'differ'} (largest difference {largest:g})"
+
+
 def plot_samples(data: Cifar2, n_per_class: int = 6, path: str | os.PathLike | None = None) -> Figure:
     """Training images of each class as stored, after normalisation, and the pixel histograms of both."""
+    from torchvision.utils import make_grid
+
     labels = data.train.tensors[1]
     chosen = torch.cat([torch.nonzero(labels == c).flatten()[:n_per_class] for c in (0, 1)])
-    normalised = data.train.tensors[0][chosen]
     # A fixed window of ±2.5 standard deviations shows normalised pixels without per-image stretching.
-    window = ((normalised + 2.5) / 5).clamp(0, 1)
-    rows = {"as stored": data.raw["train"][chosen].float() / 255, "normalised,\nshown −2.5σ…2.5σ": window}
-    fig = plt.figure(figsize=(1.3 * len(chosen), 5.4))
-    grid = fig.add_gridspec(3, len(chosen), height_ratios=[1, 1, 1.5])
-    for row, (title, images) in enumerate(rows.items()):
-        for column, image in enumerate(images):
-            axis = fig.add_subplot(grid[row, column])
-            axis.imshow(image.permute(1, 2, 0).numpy(), interpolation="nearest")
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(data.classes[labels[chosen[column]]], fontsize=8)
-            if column == 0:
-                axis.set_ylabel(title, fontsize=8)
+    window = ((data.train.tensors[0][chosen] + 2.5) / 5).clamp(0, 1)
+    mosaic = make_grid(torch.cat([data.raw["train"][chosen] / 255, window]), nrow=len(chosen), pad_value=1)
+    fig = plt.figure(figsize=(7.5, 5.2))
+    grid = fig.add_gridspec(2, 2, height_ratios=[1, 2.2])
+    axis = fig.add_subplot(grid[0, :])
+    axis.imshow(mosaic.permute(1, 2, 0).numpy(), interpolation="nearest")
+    cell = window.shape[-1] + 2  # make_grid pads each image by 2 pixels
+    axis.set_xticks([cell * n_per_class * (c + 0.5) for c in (0, 1)], data.classes)
+    axis.set_yticks([cell * (r + 0.5) for r in (0, 1)], ["as stored", "normalised,\n±2.5σ"])
+    axis.xaxis.tick_top()
+    axis.tick_params(length=0)
+    axis.set_frame_on(False)
     # Colour means trainer, split or model in the other figures, so the channels are told apart by line style.
     channels = (("red", "-"), ("green", "--"), ("blue", ":"))
-    histograms = {"pixels as stored (0–1)": data.raw["train"].float() / 255, "normalised pixels": data.train.tensors[0]}
-    half = len(chosen) // 2
+    histograms = {"pixel as stored (0–1)": data.raw["train"] / 255, "normalised pixel": data.train.tensors[0]}
     for index, (title, pixels) in enumerate(histograms.items()):
-        axis = fig.add_subplot(grid[2, index * half : (index + 1) * half])
+        axis = fig.add_subplot(grid[1, index], sharey=axis if index else None)
         for channel, (name, linestyle) in enumerate(channels):
             values = pixels[:, channel].flatten().numpy()
-            axis.hist(values, bins=64, histtype="step", color="black", linestyle=linestyle, label=f"{name} channel")
-        axis.set_title(f"{title}, all training images", fontsize=8)
-        axis.set_yticks([])
-        axis.legend(fontsize=7)
+            axis.hist(values, bins=64, histtype="step", color="black", linestyle=linestyle, label=name)
+        axis.set_xlabel(f"{title}, all training images")
+        axis.set_ylabel("pixels per bin (thousands)")
+        axis.yaxis.set_major_formatter(lambda count, _: f"{count / 1000:g}")
+        axis.label_outer()
+    axis.legend(title="channel")
     return _finish(fig, path)
 
 
 def plot_gradient_check(
     checks: dict[str, GradientCheck], network: str = "the network", path: str | os.PathLike | None = None
 ) -> Figure:
-    """Relative error per layer and parameter, on a log scale, for one or more gradient checks of one network."""
-    fig, axis = plt.subplots(figsize=(8, 3.8))
-    width = 0.8 / len(checks)
+    """Relative error per layer and parameter, on a log scale, one marker style per gradient check of one network."""
+    fig, axis = plt.subplots(figsize=(7.5, 3.6))
     for offset, (label, check) in enumerate(checks.items()):
-        names = [f"W{l}" if kind == "weight" else f"b{l}" for l in check.errors for kind in ("weight", "bias")]
+        names = [f"{'W' if kind == 'weight' else 'b'}{l}" for l, errors in check.errors.items() for kind in errors]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
-        positions = np.arange(len(names)) + offset * width
-        filled = offset % 2 == 0
-        axis.bar(
-            positions,
-            values,
-            width,
-            label=label,
-            color="black" if filled else "white",
-            edgecolor="black",
-            hatch=None if filled else "xx",
-        )
-        axis.set_xticks(np.arange(len(names)) + width * (len(checks) - 1) / 2, names)
+        face = "black" if offset % 2 == 0 else "white"
+        shift = 0.12 * (offset - (len(checks) - 1) / 2)  # side by side, so equal errors do not hide each other
+        axis.plot(np.arange(len(names)) + shift, values, "osD^v"[offset % 5], ms=8, mfc=face, c="black", label=label)
+    axis.set_xticks(range(len(names)), names)
     tolerance = next(iter(checks.values())).tolerance
-    axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance {tolerance:.0e}")
+    axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance $10^{{{math.log10(tolerance):.0f}}}$")
     axis.set_yscale("log")
-    axis.set_xlabel("parameter (layer)")
-    axis.set_ylabel("relative error vs finite differences")
-    axis.set_title(f"Gradient check of {network}\nbackprop vs central differences, float64", fontsize=10)
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    axis.set_xlabel("parameter: weights W or biases b of layer 1, 2, …")
+    axis.set_ylabel("relative error vs\nfinite differences")
+    axis.set_title(f"Gradient check of {network}\nbackprop vs central differences, float64")
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(checks) + 1)
     return _finish(fig, path)
 
 
 def plot_accuracies(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Train and validation accuracy of each model, SGD (plain bars) vs manual update (hatched bars)."""
-    fig, axis = plt.subplots(figsize=(10, 4.2))
-    bars = [(split, trainer) for split in ("train", "val") for trainer in ("sgd", "manual")]
-    width = 0.8 / len(bars)
+    """Train and validation accuracy of each model: SGD filled, the manual update an open marker on top of it."""
+    fig, axis = plt.subplots(figsize=(7.5, 4))
     positions = np.arange(len(models))
-    for offset, (split, trainer) in enumerate(bars):
-        values = [model[trainer][f"{split}_acc"] for model in models]
-        drawn = axis.bar(
-            positions + offset * width,
-            values,
-            width,
-            color=SPLIT_COLORS[split],
-            hatch="///" if trainer == "manual" else None,
-            edgecolor="white" if trainer == "manual" else SPLIT_COLORS[split],
-            label=f"{SPLIT_NAMES[split]}, {TRAINER_STYLE[trainer][0]}",
-        )
-        axis.bar_label(drawn, fmt="%.3f", fontsize=6, rotation=90, padding=2)
-    axis.set_xticks(positions + width * (len(bars) - 1) / 2, [model["name"] for model in models])
-    axis.axhline(0.5, color="black", linewidth=0.8, linestyle=":", label="majority-class baseline")
-    axis.set_ylim(0, 1.12)
-    axis.set_ylabel("accuracy")
-    largest = max(max(model["max_param_diff"], model["max_loss_diff"]) for model in models)
-    axis.set_title(f"SGD and manual bars are bitwise identical (largest difference {largest})", fontsize=10)
-    axis.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    for split, name, marker, side in (("train", "train", "o", -1), ("val", "validation", "s", 1)):
+        x = positions + 0.15 * side
+        sgd, manual = ([model[trainer][f"{split}_acc"] for model in models] for trainer in ("sgd", "manual"))
+        axis.plot(x, sgd, marker, ms=10, ls="none", c=SPLIT_COLORS[split], label=f"{name}, torch.optim.SGD")
+        axis.plot(x, manual, marker, ms=10, ls="none", mfc="none", mew=1.5, c="black", label=f"{name}, manual (ring)")
+        for xy in zip(x, sgd, strict=True):
+            axis.annotate(f"{xy[1]:.3f}", xy, (25 * side, 0), textcoords="offset points", va="center", ha="center")
+    axis.set_xticks(positions, [model["name"] for model in models])
+    axis.set_xlim(-0.8, len(models) - 0.2)
+    axis.margins(y=0.12)
+    axis.grid(axis="y", color="#DDDDDD")
+    axis.set_ylabel("accuracy (zoomed)")
+    axis.set_title(_trainer_verdict(models))
+    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return _finish(fig, path)
 
 
 def plot_final_losses(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Training loss after the last epoch, SGD vs manual."""
-    fig, axis = plt.subplots(figsize=(8, 4))
+    """Training loss after the last epoch, SGD (grey bars) vs manual update (white hatched bars)."""
+    fig, axis = plt.subplots(figsize=(7.5, 4))
     positions = np.arange(len(models))
-    for offset, (trainer, (label, color, _)) in enumerate(TRAINER_STYLE.items()):
+    for offset, (trainer, (label, _, bar)) in enumerate(TRAINER_STYLE.items()):
         values = [model[trainer]["train_loss"][-1] for model in models]
-        bars = axis.bar(positions + offset * 0.4, values, 0.4, label=label, color=color, edgecolor="black", lw=0.5)
-        axis.bar_label(bars, fmt="%.4f", fontsize=7)
+        bars = axis.bar(positions + offset * 0.4, values, 0.4, label=label, edgecolor="black", **bar)
+        axis.bar_label(bars, fmt="%.3f", padding=2)
     axis.set_xticks(positions + 0.2, [model["name"] for model in models])
+    axis.margins(y=0.1)
     axis.set_ylabel("mean cross-entropy, last epoch")
-    axis.set_title("Final training loss per model: the two trainers give the same number", fontsize=10)
-    axis.legend(fontsize=8)
+    axis.set_title(f"Final training loss per model\n{_trainer_verdict(models)}")
+    axis.legend()
     return _finish(fig, path)
 
 
 def plot_loss_panels(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """Training loss per epoch, one panel per model; the manual curve is dashed over the SGD curve."""
+    """Training loss per epoch, one panel per model; the thin dashed manual curve is drawn over the wide SGD one."""
     n_rows = math.ceil((len(models) + 1) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(10, 3.1 * n_rows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.5 * n_rows), sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, model in zip(panels, models, strict=False):
-        for trainer, (label, color, style) in TRAINER_STYLE.items():
+        for trainer, (label, line, _) in TRAINER_STYLE.items():
             losses = model[trainer]["train_loss"]
-            width = 3 if trainer == "sgd" else 1.5
-            axis.plot(range(1, len(losses) + 1), losses, style, color=color, label=label, lw=width)
-        axis.set_title(model["name"], fontsize=10)
+            axis.plot(range(1, len(losses) + 1), losses, label=label, **line)
+        axis.set_title(model["name"])
         axis.set_xlabel("epoch")
-        note = f"max |Δ loss| = {model['max_loss_diff']}"
-        axis.text(0.95, 0.9, note, transform=axis.transAxes, ha="right", fontsize=9)
+        axis.text(0.95, 0.88, f"max |Δ loss| = {model['max_loss_diff']}", transform=axis.transAxes, ha="right")
     for row in axes:
         row[0].set_ylabel("mean training loss")
     handles, labels = panels[0].get_legend_handles_labels()
     for spare in panels[len(models) :]:
         spare.axis("off")
-    panels[-1].legend(handles, labels, loc="center", fontsize=10, title="trainer")
+    panels[-1].legend(handles, labels, loc="center", title="trainer")
     return _finish(fig, path)
 
 
 def plot_loss_curves(models: list[dict], path: str | os.PathLike | None = None) -> Figure:
-    """The training loss curves of all models together, on a log scale."""
+    """The training loss curves of all models together, on a log scale labelled in plain decimals."""
     fig, axis = _plot_per_epoch(models, "train_loss", "mean training loss (log scale)")
     axis.set_yscale("log")
+    axis.yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
+    axis.yaxis.set_major_formatter("{x:g}")
+    axis.yaxis.set_minor_formatter(plt.NullFormatter())
     return _finish(fig, path)
 
 
 def plot_val_accuracy_curves(
     models: list[dict], selected_name: str | None = None, baseline: float = 0.5, path: str | os.PathLike | None = None
 ) -> Figure:
-    """Validation accuracy after each epoch; the last epoch, which selection uses, is marked, and the baseline."""
-    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy")
-    for index, model in enumerate(models):
-        values = model["sgd"]["val_acc_per_epoch"]
+    """Validation accuracy after each epoch, zoomed past the first epochs; the last, which selection uses, is marked."""
+    label = f"validation accuracy\n(majority-class baseline {baseline:.3f})"
+    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", label)
+    curves = [model["sgd"]["val_acc_per_epoch"] for model in models]
+    settled = [value for values in curves for value in values[len(values) // 6 :]]
+    low, high = min(settled), max(settled)
+    axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
+    ends = [values[-1] for values in curves]
+    for index, (model, values) in enumerate(zip(models, curves, strict=True)):
         style = model_style(index)
-        axis.plot(len(values), values[-1], style["marker"], color=style["color"], ms=9, mec="black", zorder=3)
+        # End markers on (nearly) the same value are set side by side, so none hides another.
+        x = len(values) + 0.8 * sum(abs(end - ends[index]) < (high - low) / 15 for end in ends[:index])
+        axis.plot(x, values[-1], style["marker"], color=style["color"], ms=9, mec="black", zorder=3)
         if model["name"] == selected_name:
-            axis.annotate(
-                f"selected: {selected_name}, last epoch {values[-1]:.3f}",
-                (len(values), values[-1]),
-                xytext=(-150, -45),
-                textcoords="offset points",
-                arrowprops={"arrowstyle": "->"},
-                fontsize=8,
-            )
-    axis.axhline(baseline, color="black", linestyle=":", linewidth=1, label=f"majority-class baseline {baseline:.3f}")
-    axis.set_ylim(min(baseline, axis.get_ylim()[0]) - 0.02, 1.0)
-    axis.legend(fontsize=7, loc="lower right")
+            text = f"selected: {selected_name}\nlast epoch {values[-1]:.3f}"
+            where = {"textcoords": "axes fraction", "ha": "center", "arrowprops": {"arrowstyle": "->", "shrinkB": 7}}
+            axis.annotate(text, (x, values[-1]), (0.75, 0.05), **where)
     return _finish(fig, path)
 
 
 def _plot_per_epoch(models: list[dict], key: str, ylabel: str) -> tuple[Figure, plt.Axes]:
     """One curve per model of a per-epoch series of the SGD run, each model in its own style."""
-    fig, axis = plt.subplots(figsize=(7.5, 4.2))
+    fig, axis = plt.subplots(figsize=(7.5, 4.8))
     for index, model in enumerate(models):
         values = model["sgd"][key]
-        axis.plot(
-            range(1, len(values) + 1), values, label=_config_label(model), markevery=5, ms=5, **model_style(index)
-        )
+        label = f"{model['name']} (η {model['lr']}, μ {model['momentum']}, λ {model['weight_decay']})"
+        axis.plot(range(1, len(values) + 1), values, label=label, markevery=5, **model_style(index))
     axis.set_xlabel("epoch")
     axis.set_ylabel(ylabel)
-    axis.legend(fontsize=7)
+    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     return fig, axis
 
 
-def plot_selected_accuracy(
-    selected: dict, sizes: dict[str, int] | None = None, path: str | os.PathLike | None = None
-) -> Figure:
-    """The selected model's accuracy on train, validation and test, with 95% Wilson intervals.
-
-    `sizes` gives the number of images per split, by default the project's 9000 / 1000 / 2000.
-    """
-    sizes = sizes or SPLIT_SIZES
-    fig, axis = plt.subplots(figsize=(5.5, 3.8))
-    splits = ("train", "val", "test")
-    values = [selected[f"{split}_acc"] for split in splits]
-    intervals = [accuracy_interval(value, sizes[split]) for value, split in zip(values, splits, strict=True)]
-    errors = np.array([[value - low, high - value] for value, (low, high) in zip(values, intervals, strict=True)]).T
-    bars = axis.bar(
-        [SPLIT_NAMES[split] for split in splits],
-        values,
-        yerr=errors,
-        capsize=6,
-        color=[SPLIT_COLORS[split] for split in splits],
-        edgecolor="black",
-        linewidth=0.5,
-    )
-    labels = [f"{value:.4f}\n[{low:.3f}, {high:.3f}]" for value, (low, high) in zip(values, intervals, strict=True)]
-    axis.bar_label(bars, labels=labels, fontsize=7, padding=3)
-    axis.axhline(0.5, color="black", linestyle=":", linewidth=1, label="majority-class baseline")
-    axis.set_ylim(0, 1.18)
-    axis.set_ylabel("accuracy (95% Wilson interval)")
-    axis.set_title(f"{selected['name']}, selected on validation", fontsize=10)
-    axis.legend(fontsize=7, loc="lower right")
+def plot_selected_accuracy(selected: dict, sizes: dict[str, int], path: str | os.PathLike | None = None) -> Figure:
+    """The selected model's accuracy: validation and test with 95% Wilson intervals (on `sizes` images), train bare."""
+    fig, axis = plt.subplots(figsize=(6, 3.8))
+    for x, split in enumerate(("train", "val", "test")):
+        value = selected[f"{split}_acc"]
+        error, label = None, f"{value:.4f}"
+        if split != "train":  # the model was fitted on the training images: an interval there would mislead
+            low, high = accuracy_interval(value, sizes[split])
+            error, label = [[value - low], [high - value]], f"{label}\n[{low:.3f}, {high:.3f}]"
+        axis.errorbar(x, value, error, fmt="os"[x > 0], ms=9, capsize=6, color="black", mfc=SPLIT_COLORS[split])
+        axis.annotate(label, (x, value), xytext=(12, 0), textcoords="offset points", va="center")
+    axis.set_xticks(range(3), ["train\n(fitted on; no interval)", "validation", "test"])
+    axis.set_xlim(-0.4, 2.9)
+    axis.margins(y=0.15)
+    axis.set_ylabel("accuracy (zoomed),\n95% Wilson interval")
+    axis.set_title(f"{selected['name']}, selected on validation")
     return _finish(fig, path)
 
 
@@ -1247,25 +1096,11 @@ def plot_confusion_matrix(
     import seaborn as sns
 
     counts = np.asarray(matrix)
-    shares = counts / counts.sum(axis=1, keepdims=True)
-    labels = np.array(
-        [
-            [f"{count}\n({share:.1%} of row)" for count, share in zip(*row, strict=True)]
-            for row in zip(counts, shares, strict=True)
-        ]
-    )
+    rows = counts.sum(axis=1, keepdims=True)
+    labels = np.vectorize(lambda count, share: f"{count}\n({share:.1%} of row)")(counts, counts / rows)
     fig, axis = plt.subplots(figsize=(5, 4))
-    sns.heatmap(
-        counts,
-        annot=labels,
-        fmt="",
-        cmap="Blues",
-        vmin=0,
-        vmax=counts.sum(axis=1).max(),
-        xticklabels=classes,
-        yticklabels=classes,
-        ax=axis,
-    )
+    ticks = {"xticklabels": classes, "yticklabels": classes}
+    sns.heatmap(counts, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=rows.max(), ax=axis, **ticks)
     axis.set_xlabel("predicted class")
     axis.set_ylabel("true class")
     axis.set_title(title, fontsize=10)
@@ -1273,26 +1108,23 @@ def plot_confusion_matrix(
 
 
 def plot_seed_study(study: dict, selected_name: str, path: str | os.PathLike | None = None) -> Figure:
-    """Each seed's validation accuracy per model as dots, with the mean ± one standard deviation."""
-    fig, axis = plt.subplots(figsize=(7.5, 4))
+    """Each seed's validation accuracy per model as dots, the main run (first seed) ringed, and the mean ± std."""
+    fig, axis = plt.subplots(figsize=(7.5, 4.2))
+    names = []
     for index, model in enumerate(study["models"]):
         style = model_style(index)
         values = model["val_acc"]
-        offsets = np.linspace(-0.15, 0.15, len(values))
-        axis.scatter(
-            index + offsets, values, color=style["color"], marker=style["marker"], edgecolor="black", lw=0.5, zorder=3
-        )
-        mean, std = mean_and_std(values)
-        axis.errorbar(index + 0.3, mean, yerr=std, fmt="_", color="black", ms=14, capsize=4)
-        axis.text(index + 0.36, mean, f"{mean:.3f}\n±{std:.3f}", fontsize=7, va="center")
-    names = [model["name"] + (" (selected)" if model["name"] == selected_name else "") for model in study["models"]]
-    axis.set_xticks(range(len(names)), names, fontsize=8)
-    axis.set_xlim(-0.5, len(names) - 0.2)
+        offsets = index + np.linspace(-0.3, 0.1, len(values))
+        axis.scatter(offsets, values, color=style["color"], marker=style["marker"], edgecolor="black", lw=0.5, zorder=3)
+        main = f"seed {study['seeds'][0]}: the main run" if index == 0 else "_"
+        axis.scatter(offsets[0], values[0], s=120, facecolor="none", edgecolor="black", lw=1.5, label=main)
+        mean, std = statistics.mean(values), statistics.stdev(values)
+        label = "mean ± std (under each name)" if index == 0 else "_"
+        axis.errorbar(index + 0.3, mean, yerr=std, fmt="_", color="black", ms=14, capsize=4, label=label)
+        chosen = "\n(selected)" if model["name"] == selected_name else ""
+        names.append(f"{model['name']}\n{mean:.3f} ± {std:.3f}{chosen}")
+    axis.set_xticks(range(len(names)), names)
     axis.set_ylabel("validation accuracy, last epoch")
-    axis.set_title(f"{len(study['seeds'])} seeds per model (dots) and mean ± std (black)", fontsize=10)
+    axis.set_title(f"{len(study['seeds'])} seeds per model (SGD)")
+    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.27))
     return _finish(fig, path)
-
-
-def _config_label(model: dict) -> str:
-    """A legend label with the model's hyper-parameters."""
-    return f"{model['name']} (lr {model['lr']}, m {model['momentum']}, wd {model['weight_decay']})"

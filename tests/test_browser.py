@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "report"))
 
-from render import CHROMIUM_FLAGS, find_chromium  # noqa: E402
+from render import CHROMIUM_FLAGS, PDF_COMMAND, find_chromium  # noqa: E402
 
 ARTIFACTS = REPO / ".artifacts"
 CHROMIUM = find_chromium()
@@ -31,7 +31,7 @@ HEADINGS = {
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found: install it with `apt-get install chromium`"),
+    pytest.mark.skipif(CHROMIUM is None, reason=f"no Chromium found: `{PDF_COMMAND}` (or `apt-get install chromium`)"),
 ]
 
 
@@ -180,7 +180,8 @@ def check_saved_notebook(saved: dict) -> None:
             text = "".join(output.get("text", "")) + "".join(output.get("data", {}).get("text/plain", ""))
             assert "Traceback (most recent call last)" not in text, f"cell {number}"
         images = [output for output in cell["outputs"] if "image/png" in output.get("data", {})]
-        draws_a_figure = "figure = h.plot_" in "".join(cell["source"])
+        source = "".join(cell["source"])
+        draws_a_figure = "figure = h.plot_" in source or source.startswith('Image("figures/')
         assert len(images) == (1 if draws_a_figure else 0), f"cell {number}: {len(images)} images"
 
 

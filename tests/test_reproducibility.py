@@ -24,15 +24,16 @@ data = helpers.load_cifar2()
 run, model = helpers.train_config(helpers.CONFIGS[4], data, "sgd", n_epochs=4)
 parameters = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
 losses = [loss.hex() for loss in run["train_loss"]]
-print(json.dumps({"mode": helpers.NUMERICS_MODE, "threads": torch.get_num_threads(),
-                  "parameters": hashlib.sha256(parameters).hexdigest(), "losses": losses}))
+print(json.dumps({"mode": helpers.NUMERICS_MODE, "problem": helpers.NUMERICS_PROBLEM,
+                  "threads": torch.get_num_threads(), "parameters": hashlib.sha256(parameters).hexdigest(),
+                  "losses": losses}))
 """
 
 
-def needs_mkl() -> None:
-    """Skip where torch has no MKL or its mode cannot be read: nothing can be pinned there."""
-    if helpers.NUMERICS_MODE in ("no MKL", "unknown"):
-        pytest.skip(f"numerics cannot be pinned here (MKL mode: {helpers.NUMERICS_MODE}); results are per machine")
+def needs_pinned_numerics() -> None:
+    """Skip where the numerics cannot be pinned (no MKL, no AVX2, fast mode): the numbers are per machine there."""
+    if helpers.NUMERICS_PROBLEM:
+        pytest.skip(f"numerics not pinned: {helpers.NUMERICS_PROBLEM}")
 
 
 def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
@@ -47,20 +48,21 @@ def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
 
 @pytest.mark.usefixtures("cifar_root")
 def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
-    needs_mkl()
+    needs_pinned_numerics()
+    # Threads requested before helpers is imported; helpers caps them at PINNED_MAX_THREADS.
     settings = {
         "1 thread": (1, {}),
-        "2 threads": (2, {}),
-        "4 threads": (4, {}),
+        "the default thread count": (torch.get_num_threads(), {}),
+        "4 threads requested": (4, {}),
         "emulated AVX2 CPU, 1 thread": (1, AVX2_CPU),
-        "emulated AVX2 CPU, 3 threads": (3, AVX2_CPU),
+        "emulated AVX2 CPU, 3 threads requested": (3, AVX2_CPU),
     }
     runs = {name: train_in_subprocess(threads, env) for name, (threads, env) in settings.items()}
-    assert [run["threads"] for run in runs.values()] == [threads for threads, _ in settings.values()]
     reference = runs["1 thread"]
-    assert helpers.numerics_pinned(reference["mode"]), f"MKL mode {reference['mode']} is not pinned"
     for name, run in runs.items():
-        assert run["mode"] == reference["mode"], name
+        assert run["mode"] == helpers.PINNED_MKL_MODE, f"{name}: MKL runs {run['mode']}, not the pinned mode"
+        assert run["problem"] is None, f"{name}: {run['problem']}"
+        assert run["threads"] == min(settings[name][0], helpers.PINNED_MAX_THREADS), name
         assert run["parameters"] == reference["parameters"], f"{name}: parameters differ from 1 thread's"
         assert run["losses"] == reference["losses"], f"{name}: losses differ from 1 thread's"
 
@@ -71,13 +73,8 @@ def committed() -> dict:
 
 
 def test_the_committed_selected_model_reproduces(cifar_root, committed):
-    needs_mkl()
-    made_under = committed["numerics"]["mkl_mode"]
-    if made_under != helpers.NUMERICS_MODE:
-        pytest.skip(
-            f"figures/results.json was made with MKL in mode {made_under}; this machine runs {helpers.NUMERICS_MODE} "
-            "(MKL takes the AVX2 branch on Intel CPUs only), whose last bits differ: see README, Reproducibility"
-        )
+    needs_pinned_numerics()
+    assert committed["numerics"]["mkl_mode"] == helpers.PINNED_MKL_MODE, "results.json was made in another mode"
     selected = committed["selected"]
     record = next(model for model in committed["models"] if model["name"] == selected["name"])
     settings = committed["settings"]
@@ -98,15 +95,36 @@ def test_numerics_mode_is_read_back():
         assert os.environ["MKL_CBWR"], "helpers did not set MKL_CBWR"
 
 
-def test_an_unpinned_process_says_so_in_one_line():
-    script = "import torch\ntorch.ones(2, 2) @ torch.ones(2, 2)\nimport helpers\n"
-    env = {key: value for key, value in os.environ.items() if key != "MKL_CBWR"}
-    env["PYTHONPATH"] = str(REPO)
+def import_helpers_in_subprocess(script: str, env: dict[str, str]) -> list[str]:
+    """Run `script` (which imports helpers) in a fresh process; return its NumericsWarning lines."""
+    env = {**{key: value for key, value in os.environ.items() if key != "MKL_CBWR"}, **env, "PYTHONPATH": str(REPO)}
     completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
+    return [line for line in completed.stderr.splitlines() if "NumericsWarning" in line]
+
+
+@pytest.mark.parametrize(
+    ("script", "env", "says"),
+    [
+        ("import torch\ntorch.ones(2, 2) @ torch.ones(2, 2)\nimport helpers\n", {}, "restart and import it first"),
+        ("import helpers\n", {"MKL_CBWR": "AUTO"}, "MKL_CBWR=AUTO"),
+        ("import helpers\n", {"ATEN_CPU_CAPABILITY": "default"}, "no AVX2"),
+    ],
+    ids=["matrix product before import", "fast mode", "no AVX2"],
+)
+def test_an_unpinned_process_says_so_in_one_line(script, env, says):
     if not torch.backends.mkl.is_available():
-        assert "no MKL" in completed.stderr
-        return
-    warnings = [line for line in completed.stderr.splitlines() if "NumericsWarning" in line]
-    assert len(warnings) == 1, completed.stderr
-    assert "not pinned" in warnings[0] and "Restart the kernel" in warnings[0]
+        pytest.skip("this torch has no MKL: nothing is pinned, helpers says so at import")
+    warnings = import_helpers_in_subprocess(script, env)
+    assert len(warnings) == 1, warnings
+    assert says in warnings[0]
+
+
+def test_threads_raised_after_import_are_reported():
+    torch_threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(helpers.PINNED_MAX_THREADS + 1)
+        assert "threads" in (helpers.numerics_problem() or "")
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert helpers.numerics_problem() == helpers.NUMERICS_PROBLEM
