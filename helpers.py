@@ -82,8 +82,8 @@ def numerics_problem() -> str | None:
     if mode == "unknown":
         return "cannot read MKL's reproducibility mode back: the numbers may differ from the committed ones"
     if mode.split(",")[0] != PINNED_MKL_MODE:
-        if os.environ["MKL_CBWR"] != PINNED_MKL_MODE:
-            return f"MKL_CBWR={os.environ['MKL_CBWR']} (MKL reads back {mode}): the numbers are this machine's own"
+        if os.environ.get("MKL_CBWR") != PINNED_MKL_MODE:
+            return f"MKL_CBWR={os.environ.get('MKL_CBWR')} (MKL reads back {mode}): the numbers are this machine's own"
         return f"MKL runs in mode {mode}: a matrix product ran before helpers was imported; restart and import it first"
     if torch.get_num_threads() > PINNED_MAX_THREADS:
         return f"torch runs {torch.get_num_threads()} threads; the pinned numbers need at most {PINNED_MAX_THREADS}"

@@ -6,12 +6,33 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The user's own MKL_CBWR, read before helpers sets the pinned one: a value of the user's is an opt-out.
+USER_MKL_CBWR = os.environ.get("MKL_CBWR")
+
 # Imported before any test module can run a matrix product, so that the whole suite runs with pinned numerics.
-import helpers
+import helpers  # noqa: E402
+
+
+def unpinned_by_design() -> bool:
+    """True where the numbers cannot be the committed ones: no MKL, no AVX2, or the user's own MKL_CBWR."""
+    no_avx2 = torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512")
+    opted_out = USER_MKL_CBWR not in (None, helpers.PINNED_MKL_MODE)
+    return not torch.backends.mkl.is_available() or no_avx2 or opted_out
+
+
+@pytest.fixture
+def pinned_numerics() -> None:
+    """Skip where the numbers are unpinned by design; fail where they should be pinned and are not."""
+    if helpers.NUMERICS_PROBLEM is None:
+        return
+    if unpinned_by_design():
+        pytest.skip(f"numerics not pinned: {helpers.NUMERICS_PROBLEM}")
+    pytest.fail(f"numerics should be pinned on this machine but are not: {helpers.NUMERICS_PROBLEM}")
 
 
 @pytest.fixture(scope="session")
@@ -27,14 +48,14 @@ def cifar_root() -> Path:
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     """Say in one line when the notebooks' result cells cannot be compared with the committed outputs."""
-    if helpers.NUMERICS_PROBLEM:
+    if helpers.NUMERICS_PROBLEM and unpinned_by_design():
         return f"numerics not pinned ({helpers.NUMERICS_PROBLEM}): notebook cells tagged pinned-numerics run unchecked"
     return None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Off pinned numerics, nbval runs the cells that print the run's results but does not compare their outputs."""
-    if not helpers.NUMERICS_PROBLEM:
+    if not (helpers.NUMERICS_PROBLEM and unpinned_by_design()):
         return
     for item in items:
         cell = getattr(item, "cell", None)

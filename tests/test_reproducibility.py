@@ -30,12 +30,6 @@ print(json.dumps({"mode": helpers.NUMERICS_MODE, "problem": helpers.NUMERICS_PRO
 """
 
 
-def needs_pinned_numerics() -> None:
-    """Skip where the numerics cannot be pinned (no MKL, no AVX2, fast mode): the numbers are per machine there."""
-    if helpers.NUMERICS_PROBLEM:
-        pytest.skip(f"numerics not pinned: {helpers.NUMERICS_PROBLEM}")
-
-
 def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
     """Run the worker with `threads` threads and the extra environment; return what it printed."""
     env = {**os.environ, **extra_env, "PYTHONPATH": str(REPO)}
@@ -46,9 +40,8 @@ def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.usefixtures("cifar_root")
+@pytest.mark.usefixtures("cifar_root", "pinned_numerics")
 def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
-    needs_pinned_numerics()
     # Threads requested before helpers is imported; helpers caps them at PINNED_MAX_THREADS.
     settings = {
         "1 thread": (1, {}),
@@ -72,8 +65,8 @@ def committed() -> dict:
     return json.loads((REPO / "figures" / "results.json").read_text())
 
 
+@pytest.mark.usefixtures("pinned_numerics")
 def test_the_committed_selected_model_reproduces(cifar_root, committed):
-    needs_pinned_numerics()
     assert committed["numerics"]["mkl_mode"] == helpers.PINNED_MKL_MODE, "results.json was made in another mode"
     selected = committed["selected"]
     record = next(model for model in committed["models"] if model["name"] == selected["name"])
