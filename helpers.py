@@ -737,12 +737,11 @@ def train_config(
     def record_val_accuracy(model: nn.Module) -> None:
         val_accuracies.append(accuracy(model, val_loader))
 
-    after_epoch = record_val_accuracy if val_per_epoch else None
+    after_epoch, settings = record_val_accuracy if val_per_epoch else None, sgd_settings(config)
     if trainer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), **sgd_settings(config))
+        optimizer = torch.optim.SGD(model.parameters(), **settings)
         losses = train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), train_loader, after_epoch=after_epoch)
     else:
-        settings = sgd_settings(config)
         losses = train_manual_update(
             n_epochs, model, nn.CrossEntropyLoss(), train_loader, **settings, after_epoch=after_epoch
         )
