@@ -1,7 +1,8 @@
 """The report's numbers and words: what `project1.ipynb` derives from its results, and the Markdown templates of
 report/templates filled with them.
 
-`helpers.py` trains and measures; this module only turns a finished run's results into the numbers and paragraphs
+`helpers.py` trains and measures; this module holds the statistics of the report's uncertainty answers (Wilson
+intervals, exact McNemar tests, Holm's adjustment) and turns a finished run's results into the numbers and paragraphs
 that the report quotes, so that every number in the prose comes from the run.
 """
 
@@ -14,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jinja2
-
-from helpers import accuracy_interval, exact_mcnemar_p
+from torch import Tensor
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The reference report's numbers (3 decimals): per model train and validation accuracy, its selected model's test
@@ -33,6 +33,41 @@ REFERENCE = {
     "confusion_matrix": [[913, 87], [79, 921]],
     "final_train_loss": {"Model 5": 0.031},
 }
+
+
+Z_95 = 1.959963984540054  # the 97.5% quantile of the standard normal
+
+
+def accuracy_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:
+    """Wilson score interval (95% for the default z) of an accuracy measured on n samples."""
+    successes = round(accuracy * n)
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"accuracy must be a share of n >= 1 samples, got accuracy={accuracy}, n={n}")
+    p = successes / n
+    shrink = 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / shrink
+    half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / shrink
+    return centre - half_width, centre + half_width
+
+
+def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against a fair coin."""
+    n = only_first_right + only_second_right
+    smaller = min(only_first_right, only_second_right)
+    tail = sum(math.comb(n, k) for k in range(smaller + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_test(name: str, selected_correct: Tensor, other_correct: Tensor) -> dict:
+    """Exact McNemar test of the selected model against another one on the same images (boolean per image)."""
+    only_selected_right = int((selected_correct & ~other_correct).sum())
+    only_other_right = int((other_correct & ~selected_correct).sum())
+    return {
+        "name": name,
+        "only_selected_right": only_selected_right,
+        "only_other_right": only_other_right,
+        "p_value": exact_mcnemar_p(only_selected_right, only_other_right),
+    }
 
 
 def holm_adjusted(p_values: Sequence[float]) -> list[float]:

@@ -15,7 +15,7 @@ ACTIVATION_NAMES = sorted(helpers.ACTIVATIONS)
 
 
 def assert_matches_autograd(model: nn.Module, x: torch.Tensor, y_true: torch.Tensor, bound: float) -> None:
-    for l, errors in helpers.compare_with_autograd(model, x, y_true).items():
+    for l, errors in helpers.compare_with_autograd(model, x, y_true).errors.items():
         assert model.dL_dw[l].shape == model.fc[str(l)].weight.shape
         assert model.dL_db[l].shape == model.fc[str(l)].bias.shape
         assert errors["weight"] < bound, f"weights of layer {l}"
@@ -140,7 +140,7 @@ def backprop_without_output_derivative(model, y_true, y_pred):
     """Broken on purpose: treats the output layer as linear."""
     with torch.no_grad():
         saved = model.df[model.L]
-        model.df[model.L] = helpers.d_identity
+        model.df[model.L] = helpers.ACTIVATIONS["identity"][1]
         try:
             backpropagation(model, y_true, y_pred)
         finally:
@@ -281,10 +281,10 @@ def test_mynet_contract():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (([3], "tanh"), "at least two"),
-        (([3, 0, 2], "tanh"), "at least two positive"),
-        (([3, 2], "softplus"), "unknown activation 'softplus'"),
-        (([3, 4, 2], ["tanh"]), "2 layers need 2 activations"),
+        (([3], "tanh"), r"at least two positive widths.*got n_l=\[3\]"),
+        (([3, 0, 2], "tanh"), r"at least two positive widths.*got n_l=\[3, 0, 2\]"),
+        (([3, 2], "softplus"), r"one activation per layer out of tanh, relu, sigmoid, identity.*'softplus'"),
+        (([3, 4, 2], ["tanh"]), r"one activation per layer.*activation=\['tanh'\]"),
     ],
 )
 def test_mynet_rejects_bad_arguments(arguments, message):
