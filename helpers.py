@@ -1,8 +1,5 @@
-"""Backpropagation and gradient descent by hand, on CIFAR-10 cars vs cats.
-
-The module reads top to bottom in sections: reproducible numerics, data, networks, backpropagation and gradient
-check, training, evaluation, the study, plots. The notebooks `backprop.ipynb` and `project1.ipynb` call it.
-"""
+"""Backpropagation and gradient descent by hand, on CIFAR-10 cars vs cats: the code that `backprop.ipynb` and
+`project1.ipynb` call, in sections that read top to bottom."""
 
 from __future__ import annotations
 
@@ -32,7 +29,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
-SavePath = str | os.PathLike | None
+SavePath = str | os.PathLike | None  # where a plot is saved, or None not to save it
 
 
 # --- Reproducible numerics -------------------------------------------------------------------------------------------
@@ -65,10 +62,12 @@ def mkl_numerics_mode() -> str:
 def numerics_problem() -> str | None:
     """Why this process's numbers may differ from the committed ones, or None when they are pinned."""
     mode, requested = mkl_numerics_mode(), os.environ.get("MKL_CBWR")
+    if mode in ("no MKL", "unknown"):
+        return f"MKL's mode is {mode} here (no MKL on ARM CPUs, say): the numbers may differ from the committed ones"
     if mode.split(",")[0] != PINNED_MKL_MODE:
-        if requested == PINNED_MKL_MODE and mode not in ("no MKL", "unknown"):
-            return f"MKL runs in mode {mode}: a matrix product ran before helpers was imported; import it first"
-        return f"MKL mode: {mode} (MKL_CBWR={requested}); the numbers are this machine's own (no MKL on ARM, for one)"
+        if requested == PINNED_MKL_MODE:
+            return f"MKL runs in {mode}: a matrix product ran before `import helpers`; restart and import it first"
+        return f"MKL_CBWR={requested} (MKL reads back {mode}): the numbers are this machine's own"
     if torch.get_num_threads() > PINNED_MAX_THREADS:
         return f"torch runs {torch.get_num_threads()} threads; the pinned numbers need at most {PINNED_MAX_THREADS}"
     if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
@@ -274,12 +273,14 @@ class MyNet(nn.Module):
         self.z, self.a, self.dL_dw, self.dL_db = {}, {}, {}, {}
 
     def forward(self, x: Tensor) -> Tensor:
-        """Flatten x to (batch, -1), run every layer and cache z[l] and a[l]."""
-        self.a[0] = torch.flatten(x, 1)
+        """Flatten x to (batch, -1), run every layer and cache z[l] and a[l], detached: backprop needs only values."""
+        a = torch.flatten(x, 1)
+        self.a[0] = a.detach()
         for l in range(1, self.L + 1):
-            self.z[l] = self.fc[str(l)](self.a[l - 1])
-            self.a[l] = self.f[l](self.z[l])
-        return self.a[self.L]
+            z = self.fc[str(l)](a)
+            a = self.f[l](z)
+            self.z[l], self.a[l] = z.detach(), a.detach()
+        return a
 
 
 class MyMLP(MyNet):
@@ -303,18 +304,8 @@ def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
         ∂L/∂W[l] = δ[l]ᵀ a[l−1]                                 (n_l, n_{l−1})
         ∂L/∂b[l] = Σ over the batch of δ[l]                     (n_l,)
     """
+    _check_backprop_inputs(model, y_true, y_pred)
     L = model.L
-    if L not in model.z:
-        raise ValueError("run model(x) before backpropagation: the forward caches z and a are empty")
-    expected = tuple(model.z[L].shape)
-    if tuple(y_pred.shape) != expected:
-        raise ValueError(f"y_pred has shape {tuple(y_pred.shape)}, expected {expected} (the output z[L])")
-    try:
-        broadcasts = torch.broadcast_shapes(y_true.shape, y_pred.shape) == y_pred.shape
-    except RuntimeError:
-        broadcasts = False
-    if not broadcasts:
-        raise ValueError(f"y_true has shape {tuple(y_true.shape)}, expected {expected} or one that broadcasts to it")
     with torch.no_grad():
         delta = 2 * (y_pred - y_true) * model.df[L](model.z[L])
         for l in range(L, 0, -1):
@@ -322,6 +313,21 @@ def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
             model.dL_db[l] = delta.sum(dim=0)
             if l > 1:
                 delta = (delta @ model.fc[str(l)].weight) * model.df[l - 1](model.z[l - 1])
+
+
+def _check_backprop_inputs(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
+    """Raise ValueError, naming the shapes, unless the forward ran and y_pred and y_true fit its output z[L]."""
+    if model.L not in model.z:
+        raise ValueError("run model(x) before backpropagation: the forward caches z and a are empty")
+    expected = tuple(model.z[model.L].shape)
+    if tuple(y_pred.shape) != expected:
+        raise ValueError(f"y_pred has shape {tuple(y_pred.shape)}, expected {expected} (the output z[L])")
+    try:
+        fits = torch.broadcast_shapes(y_true.shape, y_pred.shape) == y_pred.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"y_true has shape {tuple(y_true.shape)}, expected {expected} or one that broadcasts to it")
 
 
 def sum_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
@@ -337,7 +343,8 @@ def relative_error(a: Tensor, b: Tensor) -> float:
 
 def numerical_gradient(loss: Callable[[], float], parameter: Tensor, eps: float) -> Tensor:
     """Central differences (loss(θ+ε) − loss(θ−ε)) / 2ε, one entry of `parameter` at a time."""
-    flat_parameter, flat_gradient = parameter.view(-1), torch.zeros(parameter.numel(), dtype=parameter.dtype)
+    gradient = torch.zeros_like(parameter)
+    flat_parameter, flat_gradient = parameter.view(-1), gradient.view(-1)
     for i in range(parameter.numel()):
         original = flat_parameter[i].item()
         flat_parameter[i] = original + eps
@@ -346,7 +353,7 @@ def numerical_gradient(loss: Callable[[], float], parameter: Tensor, eps: float)
         loss_minus = loss()
         flat_parameter[i] = original
         flat_gradient[i] = (loss_plus - loss_minus) / (2 * eps)
-    return flat_gradient.view_as(parameter)
+    return gradient
 
 
 @dataclass(frozen=True)
@@ -543,8 +550,8 @@ def predictions(model: nn.Module, loader: TensorLoader) -> tuple[Tensor, Tensor]
     """Predicted and true labels over a whole loader."""
     model.eval()
     with torch.no_grad():
-        batches = [(model(inputs).argmax(dim=1), targets) for inputs, targets in loader]
-    return torch.cat([predicted for predicted, _ in batches]), torch.cat([true for _, true in batches])
+        predicted, true = zip(*[(model(inputs).argmax(dim=1), targets) for inputs, targets in loader], strict=True)
+    return torch.cat(predicted), torch.cat(true)
 
 
 def accuracy(model: nn.Module, loader: TensorLoader) -> float:
@@ -618,29 +625,27 @@ def train_both(
 STUDY_SEEDS = (SEED, 1, 2, 3, 4)
 
 
-def seed_study(
-    data: Cifar2, records: list[dict], seeds: Sequence[int] = STUDY_SEEDS, n_epochs: int = 30, batch_size: int = 256
-) -> dict:
+def seed_study(data: Cifar2, records: list[dict], n_epochs: int = 30, batch_size: int = 256) -> dict:
     """Every configuration trained with torch.optim.SGD under each seed (the runs at SEED reused), and its wins."""
     runs = {record["name"]: {SEED: record["sgd"]} for record in records}
-    for seed in seeds:
+    for seed in STUDY_SEEDS:
         for record in records:
             if seed not in runs[record["name"]]:
                 runs[record["name"]][seed] = train_config(record, data, "sgd", n_epochs, batch_size, seed)[0]
         print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
     # A model wins a seed when no other model has a higher validation accuracy at that seed: ties all win.
-    best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in seeds}
+    best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in STUDY_SEEDS}
     models = [
         {
             "name": name,
-            "val_acc": [by_seed[seed]["val_acc"] for seed in seeds],
-            "train_acc": [by_seed[seed]["train_acc"] for seed in seeds],
-            "final_train_loss": [by_seed[seed]["train_loss"][-1] for seed in seeds],
-            "wins": sum(by_seed[seed]["val_acc"] == best[seed] for seed in seeds),
+            "val_acc": [by_seed[seed]["val_acc"] for seed in STUDY_SEEDS],
+            "train_acc": [by_seed[seed]["train_acc"] for seed in STUDY_SEEDS],
+            "final_train_loss": [by_seed[seed]["train_loss"][-1] for seed in STUDY_SEEDS],
+            "wins": sum(by_seed[seed]["val_acc"] == best[seed] for seed in STUDY_SEEDS),
         }
         for name, by_seed in runs.items()
     ]
-    return {"seeds": list(seeds), "models": models}
+    return {"seeds": list(STUDY_SEEDS), "models": models}
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -666,9 +671,8 @@ MODEL_STYLES = (
     {"color": "#0072B2", "marker": "D", "linestyle": ":"},
     {"color": "#CC79A7", "marker": "v", "linestyle": (0, (5, 1, 1, 1))},
 )
-# Printed about 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt on paper. Set for the
-# whole session: a per-figure rc_context would, on exit, switch off the interactive mode that Jupyter's inline backend
-# turns on when the first figure is drawn, and the next figures would not show.
+# Printed 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt. Set once for the session: a
+# per-figure rc_context would, on exit, switch off Jupyter's inline interactive mode and hide the next figures.
 plt.rcParams.update({"font.size": 10.5, "axes.titlesize": "medium"})
 
 

@@ -39,7 +39,8 @@ Z_95 = 1.959963984540054  # the 97.5% quantile of the standard normal
 
 
 def accuracy_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval (95% for the default z) of an accuracy measured on n samples."""
+    """Wilson score interval (95% for the default z) of an accuracy measured on n samples, from its count of right
+    answers: round(accuracy · n), as a float accuracy can fall a hair below its count."""
     successes = round(accuracy * n)
     if n < 1 or not 0 <= successes <= n:
         raise ValueError(f"accuracy must be a share of n >= 1 samples, got accuracy={accuracy}, n={n}")

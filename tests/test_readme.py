@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from report import facts as report_facts
+from report.facts import accuracy_interval
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,7 @@ def test_model_table_matches_results(results, readme):
     n_val = results["data"]["sizes"]["val"]
     for model in results["models"]:
         verdict = "bitwise identical" if model["bitwise_identical"] else "DIFFERENT"
-        ci = report_facts.accuracy_interval(model["sgd"]["val_acc"], n_val)
+        ci = accuracy_interval(model["sgd"]["val_acc"], n_val)
         row = (
             f"| {model['name']} | {model['lr']} | {model['momentum']} | {model['weight_decay']} | "
             f"{model['sgd']['train_acc']:.3f} | {model['sgd']['val_acc']:.3f} {interval(ci, 3)} | "

@@ -102,7 +102,7 @@ def import_helpers_in_subprocess(script: str, env: dict[str, str]) -> list[str]:
         (
             "import torch\ntorch.ones(2, 2) @ torch.ones(2, 2)\nimport helpers\n",
             {},
-            "a matrix product ran before helpers was imported",
+            "a matrix product ran before `import helpers`; restart",
         ),
         ("import helpers\n", {"MKL_CBWR": "AUTO"}, "MKL_CBWR=AUTO"),
         ("import helpers\n", {"ATEN_CPU_CAPABILITY": "default"}, "no AVX2"),

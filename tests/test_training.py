@@ -81,10 +81,12 @@ def test_momentum_without_weight_decay_keeps_its_buffer(dtype):
     assert plain_losses != manual_losses, "momentum had no effect"
 
 
-def test_mymlp_shapes():
+def test_mymlp_shapes_and_activations():
     model = helpers.MyMLP()
-    assert model(torch.randn(5, 3, 16, 16)).shape == (5, 2)
+    x = torch.randn(5, 3, 16, 16)
     assert [tuple(p.shape) for p in model.parameters()] == [(128, 768), (128,), (32, 128), (32,), (2, 32), (2,)]
+    first, second, output = (model.fc[str(l)] for l in (1, 2, 3))
+    assert torch.equal(model(x), output(torch.relu(second(torch.relu(first(x.flatten(1)))))))
 
 
 def test_loaders_made_alike_yield_the_same_batches():
@@ -303,7 +305,8 @@ def test_seed_study_reuses_the_first_seed_and_counts_ties_as_wins(monkeypatch):
         return {"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": val_acc[config["name"], seed]}, None
 
     monkeypatch.setattr(helpers, "train_config", fake_train_config)
-    study = helpers.seed_study(data, records, seeds=(helpers.SEED, 7, 8), n_epochs=2, batch_size=16)
+    monkeypatch.setattr(helpers, "STUDY_SEEDS", (helpers.SEED, 7, 8))
+    study = helpers.seed_study(data, records, n_epochs=2, batch_size=16)
     assert trained == [("Model 1", "sgd", 7), ("Model 2", "sgd", 7), ("Model 1", "sgd", 8), ("Model 2", "sgd", 8)]
     assert study["seeds"] == [helpers.SEED, 7, 8]
     first, second = study["models"]
