@@ -296,7 +296,8 @@ class MyMLP(MyNet):
 def backpropagation(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> None:
     """Fill model.dL_dw and model.dL_db for L = Σ (y_true − y_pred)², without autograd.
 
-    y_true may have any shape that broadcasts to y_pred's (the course's MNIST test passes (1, 1) against (1, 10)).
+    y_true may have any shape that broadcasts to y_pred's: the course's MNIST test passes targets of shape (1, 1)
+    against outputs of shape (1, 10).
 
     With δ[l] = ∂L/∂z[l], a batch of B rows, and ⊙ the elementwise product:
         δ[L]     = 2 (y_pred − y_true) ⊙ f'_L(z[L])             (B, n_L)
