@@ -8,10 +8,12 @@ import ctypes
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +25,19 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+# The study's settings, written once: the notebooks, the benchmarks and the tests read them from here.
 SEED = 42
 CLASSES = ("automobile", "cat")
+EPOCHS = 30
+BATCH_SIZE = 256
+CONFIGS = (
+    {"name": "Model 1", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0},
+    {"name": "Model 2", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01},
+    {"name": "Model 3", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.0},
+    {"name": "Model 4", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.01},
+    {"name": "Model 5", "lr": 0.05, "momentum": 0.85, "weight_decay": 0.01},
+)
+STUDY_SEEDS = (SEED, 1, 2, 3, 4)  # the seed study's seeds; the second also repeats the exactness check
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
@@ -206,7 +219,7 @@ def _split_and_normalise(images: dict[str, Tensor], classes: tuple[str, ...], n_
         val_mask[members[torch.randperm(len(members), generator=generator)[: n_val // 2]]] = True
     raw = {"train": images["train"][~val_mask], "val": images["train"][val_mask], "test": images["test"]}
     targets = {"train": labels["train"][~val_mask], "val": labels["train"][val_mask], "test": labels["test"]}
-    # Exact in float64: the pixels are multiples of 1/255, and the statistics are the mean and unbiased std.
+    # Summed in float64, so that rounding over 27 million pixels stays far below float32's resolution.
     pixels = raw["train"].double().div(255).transpose(0, 1).reshape(3, -1)
     mean, std = pixels.mean(dim=1).float(), pixels.std(dim=1).float()
     shift, scale = mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1)
@@ -219,7 +232,9 @@ def _split_and_normalise(images: dict[str, Tensor], classes: tuple[str, ...], n_
 class TensorLoader:
     """Batches sliced from in-memory tensors, reshuffled each epoch by a generator seeded when the loader is made."""
 
-    def __init__(self, dataset: TensorDataset, batch_size: int = 256, shuffle: bool = True, seed: int = SEED) -> None:
+    def __init__(
+        self, dataset: TensorDataset, batch_size: int = BATCH_SIZE, shuffle: bool = True, seed: int = SEED
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.inputs, self.targets = dataset.tensors
@@ -567,15 +582,27 @@ def confusion_matrix(model: nn.Module, loader: TensorLoader, n_classes: int = 2)
     return torch.bincount(true * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
 
 
-# --- The study: five SGD configurations, each trained with torch.optim.SGD and by hand, over several seeds -----------
+# --- The study: every configuration trained with torch.optim.SGD and by hand, under several seeds, in parallel -----
 
-CONFIGS = (
-    {"name": "Model 1", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0},
-    {"name": "Model 2", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01},
-    {"name": "Model 3", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.0},
-    {"name": "Model 4", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.01},
-    {"name": "Model 5", "lr": 0.05, "momentum": 0.85, "weight_decay": 0.01},
-)
+# Each worker process holds its own torch and its own copy of the data, about 0.3 GB: at most 8 keep a study under
+# 3 GB on machines with many cores.
+MAX_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training of the study: a configuration, a trainer ('sgd' or 'manual') and a seed."""
+
+    config: dict
+    trainer: str = "sgd"
+    seed: int = SEED
+    n_epochs: int = EPOCHS
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(model name, trainer, seed): how the study looks a training up."""
+        return self.config["name"], self.trainer, self.seed
 
 
 def sgd_settings(config: dict) -> dict:
@@ -584,7 +611,12 @@ def sgd_settings(config: dict) -> dict:
 
 
 def train_config(
-    config: dict, data: Cifar2, trainer: str = "sgd", n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
+    config: dict,
+    data: Cifar2,
+    trainer: str = "sgd",
+    n_epochs: int = EPOCHS,
+    batch_size: int = BATCH_SIZE,
+    seed: int = SEED,
 ) -> tuple[dict, nn.Module]:
     """Train one configuration with torch.optim.SGD ('sgd') or by hand ('manual'); `seed` sets weights and batches."""
     if trainer not in ("sgd", "manual"):
@@ -608,43 +640,97 @@ def train_config(
     return {"train_loss": losses, "train_acc": train_acc, "val_acc": val_acc[-1], "val_acc_per_epoch": val_acc}, model
 
 
-def train_both(
-    config: dict, data: Cifar2, n_epochs: int = 30, batch_size: int = 256, seed: int = SEED
-) -> tuple[dict, nn.Module]:
-    """Train one configuration with torch.optim.SGD and by hand from the same start; compare parameters and losses."""
-    sgd_run, sgd_model = train_config(config, data, "sgd", n_epochs, batch_size, seed)
-    manual_run, manual_model = train_config(config, data, "manual", n_epochs, batch_size, seed)
-    parameters = list(zip(sgd_model.parameters(), manual_model.parameters(), strict=True))
-    losses = list(zip(sgd_run["train_loss"], manual_run["train_loss"], strict=True))
-    record = {**config, "sgd": sgd_run, "manual": manual_run}
+def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
+    """Every configuration with both trainers at SEED, the fourth again with both at the second seed, and every
+    configuration with torch.optim.SGD at the other seeds: each training once."""
+    trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
+    trainings += [Training(CONFIGS[3], trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
+    trainings += [Training(config, "sgd", seed) for seed in STUDY_SEEDS[1:] for config in CONFIGS]
+    unique = {training.key: training for training in trainings}
+    return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
+
+
+def run_trainings(trainings: Sequence[Training], data: Cifar2, workers: int | None = None) -> dict[tuple, tuple]:
+    """Run independent trainings in `workers` processes of one thread each (default: one per core, at most
+    MAX_WORKERS; 1: here, without processes). Return {key: (run record, final parameters)}, printing a line per
+    training in the order given, so that nothing depends on the number of workers or on which one finishes first."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(workers or min(cores, MAX_WORKERS), len(trainings))
+    if workers == 1:
+        return {t.key: _progress(i, trainings, lambda t=t: _train(t, data)) for i, t in enumerate(trainings)}
+    spawn = multiprocessing.get_context("spawn")  # the start method of macOS and Windows, and so of every platform
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(data,))
+    try:
+        futures = [pool.submit(_train, training) for training in trainings]
+        return {t.key: _progress(i, trainings, futures[i].result) for i, t in enumerate(trainings)}
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, nothing more starts
+
+
+def _progress(index: int, trainings: Sequence[Training], result: Callable[[], tuple]) -> tuple:
+    """Wait for one training's result and print its line; a failure names the training."""
+    try:
+        run, parameters = result()
+    except Exception as error:
+        raise RuntimeError(
+            f"training {index + 1} of {len(trainings)}, {trainings[index].key}, failed: {error}"
+        ) from error
+    name, trainer, seed = trainings[index].key
+    loss, val_acc = run["train_loss"][-1], run["val_acc"]
+    print(f"[{index + 1}/{len(trainings)}] {name}, {trainer}, seed {seed}: loss {loss:.4f}, val acc {val_acc:.3f}")
+    return run, parameters
+
+
+_worker_data: Cifar2 | None = None  # a worker process's copy of the data, set once when it starts
+
+
+def _start_worker(data: Cifar2) -> None:
+    """Set a worker process up: one thread (1 and 2 threads give the same bits in the pinned mode) and the data."""
+    global _worker_data
+    torch.set_num_threads(1)
+    _worker_data = data
+
+
+def _train(training: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Tensor]]:
+    """One training (on the worker's data when none is given): its run record and its final parameters."""
+    t = training
+    run, model = train_config(t.config, data or _worker_data, t.trainer, t.n_epochs, t.batch_size, t.seed)
+    return run, model.state_dict()
+
+
+def trained_model(parameters: dict[str, Tensor]) -> MyMLP:
+    """A MyMLP holding a training's final parameters."""
+    model = MyMLP()
+    model.load_state_dict(parameters)
+    return model
+
+
+def compare_runs(config: dict, runs: dict[tuple, tuple], seed: int = SEED) -> dict:
+    """One configuration's record: its torch.optim.SGD and manual runs at `seed` and their largest differences."""
+    (sgd, sgd_parameters), (manual, manual_parameters) = (runs[config["name"], t, seed] for t in ("sgd", "manual"))
+    parameters = [(sgd_parameters[name], manual_parameters[name]) for name in sgd_parameters]
+    losses = list(zip(sgd["train_loss"], manual["train_loss"], strict=True))
+    record = {**config, "sgd": sgd, "manual": manual}
     record["max_param_diff"] = max((p - q).abs().max().item() for p, q in parameters)
     record["max_loss_diff"] = max(abs(p - q) for p, q in losses)
     record["bitwise_identical"] = all(torch.equal(p, q) for p, q in parameters) and all(p == q for p, q in losses)
-    return record, sgd_model
+    return record
 
 
-STUDY_SEEDS = (SEED, 1, 2, 3, 4)
-
-
-def seed_study(data: Cifar2, records: list[dict], n_epochs: int = 30, batch_size: int = 256) -> dict:
-    """Every configuration trained with torch.optim.SGD under each seed (the runs at SEED reused), and its wins."""
-    runs = {record["name"]: {SEED: record["sgd"]} for record in records}
-    for seed in STUDY_SEEDS:
-        for record in records:
-            if seed not in runs[record["name"]]:
-                runs[record["name"]][seed] = train_config(record, data, "sgd", n_epochs, batch_size, seed)[0]
-        print(f"seed {seed}: " + ", ".join(f"{name} {runs[name][seed]['val_acc']:.3f}" for name in runs))
+def seed_study(runs: dict[tuple, tuple]) -> dict:
+    """Each configuration's torch.optim.SGD runs at every seed of STUDY_SEEDS, and at how many seeds it won."""
+    by_seed = {config["name"]: [runs[config["name"], "sgd", seed][0] for seed in STUDY_SEEDS] for config in CONFIGS}
     # A model wins a seed when no other model has a higher validation accuracy at that seed: ties all win.
-    best = {seed: max(runs[name][seed]["val_acc"] for name in runs) for seed in STUDY_SEEDS}
+    best = [max(seeds[i]["val_acc"] for seeds in by_seed.values()) for i in range(len(STUDY_SEEDS))]
     models = [
         {
             "name": name,
-            "val_acc": [by_seed[seed]["val_acc"] for seed in STUDY_SEEDS],
-            "train_acc": [by_seed[seed]["train_acc"] for seed in STUDY_SEEDS],
-            "final_train_loss": [by_seed[seed]["train_loss"][-1] for seed in STUDY_SEEDS],
-            "wins": sum(by_seed[seed]["val_acc"] == best[seed] for seed in STUDY_SEEDS),
+            "val_acc": [run["val_acc"] for run in seeds],
+            "train_acc": [run["train_acc"] for run in seeds],
+            "final_train_loss": [run["train_loss"][-1] for run in seeds],
+            "wins": sum(run["val_acc"] == top for run, top in zip(seeds, best, strict=True)),
         }
-        for name, by_seed in runs.items()
+        for name, seeds in by_seed.items()
     ]
     return {"seeds": list(STUDY_SEEDS), "models": models}
 

@@ -1,9 +1,8 @@
-"""The report's numbers and words: what `project1.ipynb` derives from its results, and the Markdown templates of
-report/templates filled with them.
+"""The numbers the report quotes beyond what the run measured, derived from figures/results.json by one pure
+function, `report_facts`, each time the report is rendered (nothing derived is stored), and how numbers are written.
 
-`helpers.py` trains and measures; this module holds the statistics of the report's uncertainty answers (Wilson
-intervals, exact McNemar tests, Holm's adjustment) and turns a finished run's results into the numbers and paragraphs
-that the report quotes, so that every number in the prose comes from the run.
+The statistics themselves (Wilson intervals, exact McNemar tests, Holm's adjustment) live on the study side, in
+uncertainty.py, which the notebook's analysis uses too. REFERENCE holds the reference report's published numbers.
 """
 
 from __future__ import annotations
@@ -12,12 +11,9 @@ import itertools
 import math
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
 
-import jinja2
-from torch import Tensor
+from uncertainty import accuracy_interval, exact_mcnemar_p, holm_adjusted
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 # The reference report's numbers (3 decimals): per model train and validation accuracy, its selected model's test
 # accuracy and confusion matrix, and the one final training loss it quotes.
 REFERENCE = {
@@ -33,52 +29,6 @@ REFERENCE = {
     "confusion_matrix": [[913, 87], [79, 921]],
     "final_train_loss": {"Model 5": 0.031},
 }
-
-
-Z_95 = 1.959963984540054  # the 97.5% quantile of the standard normal
-
-
-def accuracy_interval(accuracy: float, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval (95% for the default z) of an accuracy measured on n samples, from its count of right
-    answers: round(accuracy · n), as a float accuracy can fall a hair below its count."""
-    successes = round(accuracy * n)
-    if n < 1 or not 0 <= successes <= n:
-        raise ValueError(f"accuracy must be a share of n >= 1 samples, got accuracy={accuracy}, n={n}")
-    p = successes / n
-    shrink = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / shrink
-    half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / shrink
-    return centre - half_width, centre + half_width
-
-
-def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
-    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against a fair coin."""
-    n = only_first_right + only_second_right
-    smaller = min(only_first_right, only_second_right)
-    tail = sum(math.comb(n, k) for k in range(smaller + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def paired_test(name: str, selected_correct: Tensor, other_correct: Tensor) -> dict:
-    """Exact McNemar test of the selected model against another one on the same images (boolean per image)."""
-    only_selected_right = int((selected_correct & ~other_correct).sum())
-    only_other_right = int((other_correct & ~selected_correct).sum())
-    return {
-        "name": name,
-        "only_selected_right": only_selected_right,
-        "only_other_right": only_other_right,
-        "p_value": exact_mcnemar_p(only_selected_right, only_other_right),
-    }
-
-
-def holm_adjusted(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given: a family of tests judged at one error rate."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted, running_max = [1.0] * len(p_values), 0.0
-    for rank, i in enumerate(order):
-        running_max = max(running_max, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running_max
-    return adjusted
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -180,31 +130,18 @@ def _distance_from_seeds(reference: dict, models: dict) -> dict:
     }
 
 
-def _decimals(value: float, digits: int = 3, signed: bool = False) -> str:
+def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
     """A number with fixed decimals and a true minus sign (and a plus sign when `signed`)."""
     text = f"{value:{'+' if signed else ''}.{digits}f}"
     return text.replace("-", "−")
 
 
-def _scientific(value: float, digits: int = 1) -> str:
+def percent(value: float, digits: int = 1) -> str:
+    """A share as a percentage with fixed decimals."""
+    return f"{100 * value:.{digits}f}%"
+
+
+def scientific(value: float, digits: int = 1) -> str:
     """A number as inline LaTeX, m × 10^e."""
     mantissa, exponent = f"{value:.{digits}e}".split("e")
     return f"${mantissa} \\times 10^{{{int(exponent)}}}$"
-
-
-def prose(template: str, **numbers: object) -> str:
-    """The Markdown template report/templates/`template`, with the run's numbers filled in."""
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        extensions=["jinja2.ext.do"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters.update(
-        d=_decimals,
-        sci=_scientific,
-        pct=lambda value, digits=1: f"{100 * value:.{digits}f}%",
-        n=lambda count: f"{count:,}",
-    )
-    return environment.get_template(template).render(**numbers).strip() + "\n"

@@ -1,15 +1,18 @@
-"""Render the report (report/report.html and report/report.pdf) from the executed project1.ipynb.
+"""Render the report from the run's results: report/report.md, report/report.html and report/report.pdf.
 
 Run from anywhere:  python report/render.py
 
-The report holds no code: it is made of the notebook cells tagged `report-head` (title, approach), `report` (results,
-tables and figures with their captions) and `report-answers` (questions (a)-(g)), in that order. From code cells it
-takes only the outputs. Math is typeset by MathJax 3 (TeX input, SVG output) from the pinned Python package
-django-static-mathjax, so nothing outside the Python environment is needed for it on any OS.
+Data flows one way: the notebooks write figures/results.json, figures/backprop_checks.json and the figures' PNG files;
+this module reads only those. The one template, report/template.md, holds the prose in reading order with its figures
+and tables, which number themselves: `{% call figure("loss_curves") %}caption{% endcall %}` places a figure,
+`{{ fig("loss_curves") }}` refers to it, and the same with `table` and `tab`; a reference to a label that is never
+placed stops the render. `report/facts.py` derives the numbers the prose quotes beyond the measurements. The Markdown
+(report.md, committed, so that a diff shows what changed in the prose) becomes HTML with the figures embedded, whose
+math MathJax 3 typesets (TeX input, SVG output, from the pinned Python package django-static-mathjax).
 
 With a Chromium (the system's Chrome, Chromium or Edge, else Playwright's own, `python -m playwright install
 chromium`), the math is typeset in headless Chromium, the typeset page is saved as report.html with its scripts
-removed (so it shows in any browser with nothing beside it), and printed to report.pdf. Rendering unchanged notebooks
+removed (so it shows in any browser with nothing beside it), and printed to report.pdf. Rendering the same results
 again gives the same bytes: the PDF's dates and document id are fixed.
 
 Without one, report.html is still written, with the math in TeX and MathJax copied into mathjax/ beside it, which
@@ -20,19 +23,29 @@ is 0.
 from __future__ import annotations
 
 import argparse
+import base64
 import html
 import json
 import os
 import re
 import shutil
+import sys
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+import jinja2
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("report-head", "report", "report-answers")
+if __package__ in (None, ""):  # run as a script, python report/render.py: import as the package it is part of
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report.facts import decimals, percent, report_facts, scientific
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+FIGURES = REPO / "figures"
+TEMPLATE = "template.md"
 # One file of MathJax 3 holding the TeX input with every TeX extension and the SVG output with its fonts: nothing
 # is loaded from anywhere else, so one copy beside the HTML is all a reader's browser needs.
 MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
@@ -65,6 +78,7 @@ th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
 th { background: #eee; }
 figure { margin: 1em 0; break-inside: avoid; text-align: center; }
 figure img { max-width: 100%; max-height: 150mm; }
+figcaption { margin-top: 0.3em; }
 figcaption, p.caption { font-size: 9pt; color: #333; text-align: left; break-before: avoid; }
 pre { font-size: 8.5pt; background: #f6f6f6; padding: 4px 6px; white-space: pre-wrap; }
 code { font-size: 9pt; }
@@ -130,51 +144,108 @@ def find_chromium() -> str | None:
     return system_chromium() or managed_chromium()
 
 
-def tagged_cells(notebook: dict) -> list[dict]:
-    """The report cells, grouped head, body, answers, each group in notebook order."""
+class Numbering:
+    """Figure and table numbers in the order the template places them; a reference to a label never placed stops the
+    render. The first pass (known=None) only learns the labels, so a reference may come before its figure."""
 
-    def section(cell: dict) -> str | None:
-        tags = set(cell.get("metadata", {}).get("tags", []))
-        return next((name for name in SECTIONS if name in tags), None)
+    def __init__(self, known: dict[str, dict[str, int]] | None = None) -> None:
+        self.known = known
+        self.placed: dict[str, dict[str, int]] = {"Figure": {}, "Table": {}}
 
-    return [cell for name in SECTIONS for cell in notebook["cells"] if section(cell) == name]
+    def place(self, kind: str, label: str) -> int:
+        """The number of a figure or table placed here."""
+        numbers = self.placed[kind]
+        if label in numbers:
+            raise ValueError(f"{kind.lower()} {label!r} is placed twice in the report template")
+        numbers[label] = len(numbers) + 1
+        return numbers[label]
+
+    def refer(self, kind: str, labels: tuple[str, ...]) -> str:
+        """'Figure 3', or 'Figures 3, 5 and 6', for figures or tables placed anywhere in the template."""
+        if self.known is None:
+            return kind
+        unknown = [label for label in labels if label not in self.known[kind]]
+        if unknown:
+            raise ValueError(
+                f"the report refers to {kind.lower()} {', '.join(map(repr, unknown))}, which it never places"
+            )
+        numbers = [str(self.known[kind][label]) for label in labels]
+        listed = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+        return f"{kind}{'s' if len(numbers) > 1 else ''} {listed}"
+
+
+def _one_paragraph(text: str) -> str:
+    """A caption's lines joined into one line, so that it stays one Markdown paragraph."""
+    return " ".join(line.strip() for line in text.strip().splitlines())
+
+
+def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
+    """The template's Jinja environment: number filters, and figures and tables that number themselves."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE),
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.do"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters.update(d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}")
+
+    def figure(label: str, caller: Callable[[], str]) -> str:
+        if not (FIGURES / f"{label}.png").is_file():
+            raise ValueError(f"the report places figure {label!r}, but figures/{label}.png does not exist")
+        caption = _one_paragraph(caller())
+        number = numbering.place("Figure", label)
+        return f"![{caption.split('. ')[0]}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*"
+
+    environment.globals.update(
+        figure=figure,
+        table=lambda label, caller: f"*Table {numbering.place('Table', label)}. {_one_paragraph(caller())}*",
+        fig=lambda *labels: numbering.refer("Figure", labels),
+        tab=lambda *labels: numbering.refer("Table", labels),
+    )
+    return environment
+
+
+def report_markdown(figures: str = "../figures", template: str = TEMPLATE) -> str:
+    """The report as Markdown: the template filled with the run's results, images linked under `figures`."""
+    results = json.loads((FIGURES / "results.json").read_text(encoding="utf-8"))
+    checks = json.loads((FIGURES / "backprop_checks.json").read_text(encoding="utf-8"))
+    return render_markdown(results, checks, figures, template)
+
+
+def render_markdown(results: dict, checks: dict, figures: str = "../figures", template: str = TEMPLATE) -> str:
+    """The template filled with the given results and gradient checks: a pure function of its arguments."""
+    values = {
+        "r": results,
+        "f": report_facts(results),
+        "bp": checks,
+        "models": {m["name"]: m for m in results["models"]},
+    }
+    first = Numbering()
+    _environment(first, figures).get_template(template).render(**values)
+    final = Numbering(first.placed)
+    text = _environment(final, figures).get_template(template).render(**values)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
 def markdown_to_html(source: str) -> str:
-    """Markdown with math to HTML; section numbers of the notebook are dropped from headings."""
-    source = re.sub(r"^(#+) \d+\. ", r"\1 ", source, flags=re.MULTILINE)
-    rendered = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", markdown2html_mistune(source))
-    # A caption is a paragraph made of one emphasised sentence that starts "Figure N." or "Table N."
-    caption = r"<p><em>((?:Figure|Table) \d+\..*?)</em></p>"
+    """Markdown with math to HTML; each image with its caption becomes a figure, its PNG embedded."""
+    rendered = markdown2html_mistune(source)
+
+    def embedded(match: re.Match) -> str:
+        path = REPO / "figures" / Path(html.unescape(match.group(1))).name
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{match.group(2)}"><figcaption>{match.group(3)}'
+
+    figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
+    rendered = re.sub(figure, lambda m: embedded(m) + "</figcaption></figure>", rendered, flags=re.DOTALL)
+    caption = r"<p><em>(Table \d+\..*?)</em></p>"
     return re.sub(caption, r'<p class="caption">\1</p>', rendered, flags=re.DOTALL)
 
 
-def output_to_html(output: dict) -> str:
-    """One code-cell output: a figure, a Markdown table or text, or printed lines."""
-    data = output.get("data", {})
-    if "image/png" in data:
-        return f'<figure><img src="data:image/png;base64,{"".join(data["image/png"]).strip()}"></figure>'
-    if "text/markdown" in data:
-        return markdown_to_html("".join(data["text/markdown"]))
-    if output.get("output_type") == "stream" and output.get("name") == "stdout":
-        return f"<pre>{html.escape(''.join(output['text']))}</pre>"
-    return ""
-
-
-def build_html(notebook: dict) -> str:
+def build_html(markdown: str) -> str:
     """The report as one HTML page, math still in TeX, typeset by the MathJax in the folder beside it."""
-    parts = []
-    for cell in tagged_cells(notebook):
-        if cell["cell_type"] == "markdown":
-            parts.append(markdown_to_html("".join(cell["source"])))
-        else:
-            parts += [output_to_html(output) for output in cell.get("outputs", [])]
-    parts.insert(
-        1,
-        '<p class="source">Rendered from the executed notebook <code>project1.ipynb</code>, which holds the code '
-        "and every output; the derivation of backpropagation and the finite-difference gradient checks are in "
-        "<code>backprop.ipynb</code>. The numbers, tables and figures below are that run's.</p>",
-    )
     # typesetDone tells the printer that every formula is drawn; without noundefined an unknown macro is an error
     # the printer reports rather than red text in the PDF; a global font cache keeps each glyph once.
     mathjax_config = (
@@ -188,7 +259,7 @@ def build_html(notebook: dict) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Project 1 report</title>'
         f"<style>{STYLE}</style>{mathjax_config}"
         f'<script src="{MATHJAX_FOLDER}/{MATHJAX_FILE}"></script></head>\n<body>\n'
-        + "\n".join(part for part in parts if part)
+        + markdown_to_html(markdown)
         + "\n</body></html>\n"
     )
 
@@ -263,24 +334,24 @@ def _fixed_id(match: re.Match) -> bytes:
     return b"/ID [<" + b"0" * len(first) + b"> <" + b"0" * len(second) + b">]"
 
 
-def render(notebook_path: Path, out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
-    """Write report.html, and report.pdf when a Chromium is given; return their paths (None for a PDF not made)."""
-    notebook = json.loads(notebook_path.read_text(encoding="utf-8"))
+def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
+    """Write report.md and report.html, and report.pdf when a Chromium is given; return the HTML and PDF paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    markdown = report_markdown()
+    (out_dir / "report.md").write_text(markdown, encoding="utf-8")
     html_path, pdf_path = out_dir / "report.html", out_dir / "report.pdf"
     if chromium is None:
         # No browser to typeset with: the reader's browser does it, with the MathJax copied beside the page.
-        html_path.write_text(build_html(notebook), encoding="utf-8")
+        html_path.write_text(build_html(markdown), encoding="utf-8")
         copy_mathjax(out_dir)
         return html_path, None
-    typeset_and_print(build_html(notebook), html_path, pdf_path, chromium)
+    typeset_and_print(build_html(markdown), html_path, pdf_path, chromium)
     return html_path, pdf_path
 
 
 def main() -> None:
     """Parse the options, find a Chromium, and render."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notebook", type=Path, default=REPO / "project1.ipynb")
     parser.add_argument("--out", type=Path, default=REPO / "report")
     options = parser.parse_args()
 
@@ -290,10 +361,10 @@ def main() -> None:
 
     reason = "no Chromium found"
     try:
-        html_path, pdf_path = render(options.notebook, options.out, find_chromium())
+        html_path, pdf_path = render(options.out, find_chromium())
     except ChromiumStartError as failure:
         reason = str(failure)
-        html_path, pdf_path = render(options.notebook, options.out, None)
+        html_path, pdf_path = render(options.out, None)
     print(f"wrote {shown(html_path)}")
     if pdf_path is None:
         # Not a failure: the HTML is the whole report, and the PDF is one optional install away.

@@ -1,4 +1,4 @@
-"""The trainers, the loader, the evaluation helpers and the plots."""
+"""The trainers, the loader, the evaluation helpers, the study's bookkeeping and the plots."""
 
 import math
 import re
@@ -220,20 +220,81 @@ def fake_cifar2(n_train=64, n_val=32) -> helpers.Cifar2:
     return helpers.Cifar2(**splits, mean=mean, std=std, classes=helpers.CLASSES, raw=raw)
 
 
-def test_train_both_records_an_exact_comparison_and_is_reproducible():
-    data = fake_cifar2()
-    first, model = helpers.train_both(helpers.CONFIGS[3], data, n_epochs=3, batch_size=16)
-    second, _ = helpers.train_both(helpers.CONFIGS[3], data, n_epochs=3, batch_size=16)
+def small_runs(data, configs, seeds=(helpers.SEED,), n_epochs=3, batch_size=16) -> dict:
+    """Each configuration trained with both trainers at each seed, in this process: run_trainings' dict of runs."""
+    trainings = [
+        helpers.Training(config, trainer, seed, n_epochs, batch_size)
+        for seed in seeds
+        for config in configs
+        for trainer in ("sgd", "manual")
+    ]
+    return helpers.run_trainings(trainings, data, workers=1)
+
+
+def test_study_trainings_lists_each_training_of_the_study_once():
+    trainings = helpers.study_trainings(n_epochs=3, batch_size=16)
+    keys = [training.key for training in trainings]
+    names, second_seed = [config["name"] for config in helpers.CONFIGS], helpers.STUDY_SEEDS[1]
+    main_runs = [(name, trainer, helpers.SEED) for name in names for trainer in ("sgd", "manual")]
+    assert keys[: len(main_runs)] == main_runs, "the first seed's runs, both trainers, come first"
+    assert keys[len(main_runs) : len(main_runs) + 2] == [
+        ("Model 4", "sgd", second_seed),
+        ("Model 4", "manual", second_seed),
+    ]
+    seed_runs = {(name, "sgd", seed) for name in names for seed in helpers.STUDY_SEEDS}
+    assert len(keys) == len(set(keys)) == 31
+    assert set(keys) == set(main_runs) | seed_runs | {("Model 4", "manual", second_seed)}
+    assert all(
+        training.config == next(c for c in helpers.CONFIGS if c["name"] == training.key[0]) for training in trainings
+    )
+    assert {(training.n_epochs, training.batch_size) for training in trainings} == {(3, 16)}
+    full = helpers.study_trainings()
+    assert {(training.n_epochs, training.batch_size) for training in full} == {(helpers.EPOCHS, helpers.BATCH_SIZE)}
+
+
+def test_compare_runs_records_an_exact_comparison_and_is_reproducible():
+    data, config = fake_cifar2(), helpers.CONFIGS[3]
+    second_seed = helpers.STUDY_SEEDS[1]
+    runs = small_runs(data, [config], seeds=(helpers.SEED, second_seed))
+    first = helpers.compare_runs(config, runs)
+    second = helpers.compare_runs(config, small_runs(data, [config]))
     assert first == second
     assert first["bitwise_identical"] is True
     assert first["max_param_diff"] == 0.0 and first["max_loss_diff"] == 0.0
+    assert {key: first[key] for key in config} == config
     assert len(first["sgd"]["train_loss"]) == 3 and len(first["manual"]["val_acc_per_epoch"]) == 3
+    model = helpers.trained_model(runs[config["name"], "sgd", helpers.SEED][1])
     assert first["sgd"]["val_acc"] == helpers.accuracy(model, make_loader(data.val, shuffle=False))
+    at_second_seed = helpers.compare_runs(config, runs, seed=second_seed)
+    assert at_second_seed["sgd"] == runs[config["name"], "sgd", second_seed][0]
+    assert at_second_seed["sgd"]["train_loss"] != first["sgd"]["train_loss"], "the seed was not used"
+    assert at_second_seed["bitwise_identical"] is True
+
+
+def test_compare_runs_sees_a_difference_of_one_ulp():
+    data, config = fake_cifar2(), helpers.CONFIGS[2]
+    runs = small_runs(data, [config], n_epochs=2)
+    key = (config["name"], "manual", helpers.SEED)
+    manual, parameters = runs[key]
+    weight = parameters["fc.2.weight"].clone()
+    weight[3, 5] = torch.nextafter(weight[3, 5], torch.tensor(math.inf))
+    runs[key] = (manual, {**parameters, "fc.2.weight": weight})
+    record = helpers.compare_runs(config, runs)
+    assert record["bitwise_identical"] is False
+    assert record["max_param_diff"] == (weight[3, 5] - parameters["fc.2.weight"][3, 5]).item() > 0
+    assert record["max_loss_diff"] == 0.0
+    last = manual["train_loss"][-1]
+    runs[key] = ({**manual, "train_loss": [*manual["train_loss"][:-1], math.nextafter(last, math.inf)]}, parameters)
+    record = helpers.compare_runs(config, runs)
+    assert record["bitwise_identical"] is False
+    assert record["max_param_diff"] == 0.0
+    assert record["max_loss_diff"] == math.nextafter(last, math.inf) - last > 0
 
 
 def test_every_plot_writes_a_png(tmp_path):
     data = fake_cifar2()
-    models = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
+    runs = small_runs(data, helpers.CONFIGS[:2], n_epochs=2)
+    models = [helpers.compare_runs(config, runs) for config in helpers.CONFIGS[:2]]
     selected = {"name": "Model 1", "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85}
     selected |= {"val_acc_ci": [0.7, 0.9], "test_acc_ci": [0.75, 0.95]}
     study = {"seeds": [42, 1], "models": [{"name": m["name"], "val_acc": [0.8, 0.9]} for m in models]}
@@ -294,28 +355,27 @@ def test_markdown_table():
     assert helpers.markdown_table(["a", "b"], [[1, "x"], [0.5, "y"]]) == "| a | b |\n|---|---|\n| 1 | x |\n| 0.5 | y |"
 
 
-def test_seed_study_reuses_the_first_seed_and_counts_ties_as_wins(monkeypatch):
-    data = fake_cifar2()
-    records = [helpers.train_both(config, data, n_epochs=2, batch_size=16)[0] for config in helpers.CONFIGS[:2]]
-    trained = []
-    val_acc = {("Model 1", 7): 0.5, ("Model 2", 7): 0.5, ("Model 1", 8): 0.5, ("Model 2", 8): 0.625}
-
-    def fake_train_config(config, data, trainer, n_epochs, batch_size, seed):
-        trained.append((config["name"], trainer, seed))
-        return {"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": val_acc[config["name"], seed]}, None
-
-    monkeypatch.setattr(helpers, "train_config", fake_train_config)
+def test_seed_study_takes_the_first_seeds_runs_as_the_main_ones_and_counts_ties_as_wins(monkeypatch):
+    configs = helpers.CONFIGS[:2]
+    monkeypatch.setattr(helpers, "CONFIGS", configs)
     monkeypatch.setattr(helpers, "STUDY_SEEDS", (helpers.SEED, 7, 8))
-    study = helpers.seed_study(data, records, n_epochs=2, batch_size=16)
-    assert trained == [("Model 1", "sgd", 7), ("Model 2", "sgd", 7), ("Model 1", "sgd", 8), ("Model 2", "sgd", 8)]
+    runs = small_runs(fake_cifar2(), configs, n_epochs=2)  # the main runs: both trainers at the first seed
+    val_acc = {("Model 1", 7): 0.5, ("Model 2", 7): 0.5, ("Model 1", 8): 0.5, ("Model 2", 8): 0.625}
+    for (name, seed), accuracy in val_acc.items():
+        runs[name, "sgd", seed] = ({"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": accuracy}, {})
+    # A manual run that beats every other run at seed 7: the study reads torch.optim.SGD's runs only.
+    runs["Model 1", "manual", 7] = ({"train_loss": [1.0, 0.25], "train_acc": 1.0, "val_acc": 1.0}, {})
+    study = helpers.seed_study(runs)
     assert study["seeds"] == [helpers.SEED, 7, 8]
+    assert [model["name"] for model in study["models"]] == ["Model 1", "Model 2"]
     first, second = study["models"]
-    assert first["val_acc"] == [records[0]["sgd"]["val_acc"], 0.5, 0.5]
-    assert first["final_train_loss"] == [records[0]["sgd"]["train_loss"][-1], 0.5, 0.5]
-    assert first["train_acc"][1:] == [0.75, 0.75]
-    assert second["val_acc"][2] == 0.625
-    at_seed = [record["sgd"]["val_acc"] for record in records]
-    first_seed_wins = [value == max(at_seed) for value in at_seed]
+    main = [runs[config["name"], "sgd", helpers.SEED][0] for config in configs]
+    assert first["val_acc"] == [main[0]["val_acc"], 0.5, 0.5]
+    assert first["final_train_loss"] == [main[0]["train_loss"][-1], 0.5, 0.5]
+    assert first["train_acc"] == [main[0]["train_acc"], 0.75, 0.75]
+    assert second["val_acc"] == [main[1]["val_acc"], 0.5, 0.625]
+    at_first_seed = [run["val_acc"] for run in main]
+    first_seed_wins = [value == max(at_first_seed) for value in at_first_seed]
     # Seed 7 is a tie (both 0.5): both win; seed 8 goes to Model 2 (0.625 against 0.5).
     assert [model["wins"] for model in study["models"]] == [first_seed_wins[0] + 1, first_seed_wins[1] + 2]
 
