@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import ctypes
 import hashlib
 import json
 import math
@@ -25,6 +24,9 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
+# First, before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
+from numerics import NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
+
 # The study's settings, written once: the notebooks, the benchmarks and the tests read them from here.
 SEED = 42
 CLASSES = ("automobile", "cat")
@@ -43,57 +45,6 @@ TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
 SavePath = str | os.PathLike | None  # where a plot is saved, or None not to save it
-
-
-# --- Reproducible numerics -------------------------------------------------------------------------------------------
-
-# MKL's vendor-neutral COMPATIBLE branch gives the same bits on Intel and AMD for 1 or 2 threads (the README's
-# "Reproducible numbers" says why and what it costs). MKL reads MKL_CBWR at its first matrix product, hence at import;
-# a value the user set wins (MKL_CBWR=AUTO is the fast mode, whose numbers are the machine's own).
-PINNED_MKL_MODE = "COMPATIBLE"
-PINNED_MAX_THREADS = 2
-os.environ.setdefault("MKL_CBWR", PINNED_MKL_MODE)
-
-MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 8: "SSE4_2", 9: "AVX", 10: "AVX2", 12: "AVX512"}
-MKL_STRICT_FLAG = 0x10000
-
-
-def mkl_numerics_mode() -> str:
-    """The reproducibility mode MKL runs in, as it reports it (e.g. 'COMPATIBLE'), 'no MKL' or 'unknown'."""
-    if not torch.backends.mkl.is_available():
-        return "no MKL"
-    try:  # MKL's service function that reads the mode back, exported by libtorch_cpu: undocumented, hence the guard
-        read_mode = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so")).mkl_serv_cbwr_get
-    except (OSError, AttributeError):
-        return "unknown"
-    read_mode.restype, read_mode.argtypes = ctypes.c_int, [ctypes.c_int]
-    mode = read_mode(-1)
-    branch = mode & ~MKL_STRICT_FLAG
-    return MKL_BRANCHES.get(branch, f"branch {branch}") + (",STRICT" if mode & MKL_STRICT_FLAG else "")
-
-
-def numerics_problem() -> str | None:
-    """Why this process's numbers may differ from the committed ones, or None when they are pinned."""
-    mode, requested = mkl_numerics_mode(), os.environ.get("MKL_CBWR")
-    if mode in ("no MKL", "unknown"):
-        return f"MKL's mode is {mode} here (no MKL on ARM CPUs, say): the numbers may differ from the committed ones"
-    if mode.split(",")[0] != PINNED_MKL_MODE:
-        if requested == PINNED_MKL_MODE:
-            return f"MKL runs in {mode}: a matrix product ran before `import helpers`; restart and import it first"
-        return f"MKL_CBWR={requested} (MKL reads back {mode}): the numbers are this machine's own"
-    if torch.get_num_threads() > PINNED_MAX_THREADS:
-        return f"torch runs {torch.get_num_threads()} threads; the pinned numbers need at most {PINNED_MAX_THREADS}"
-    if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
-        return "this CPU (or ATEN_CPU_CAPABILITY) has no AVX2: the numbers are this machine's own"
-    return None
-
-
-NUMERICS_MODE = mkl_numerics_mode()
-if NUMERICS_MODE.split(",")[0] == PINNED_MKL_MODE:
-    torch.set_num_threads(min(PINNED_MAX_THREADS, torch.get_num_threads()))
-NUMERICS_PROBLEM = numerics_problem()
-if NUMERICS_PROBLEM:
-    warnings.warn(f"numerics not pinned: {NUMERICS_PROBLEM}", RuntimeWarning, stacklevel=2)
 
 
 # --- Data ------------------------------------------------------------------------------------------------------------
@@ -584,9 +535,7 @@ def confusion_matrix(model: nn.Module, loader: TensorLoader, n_classes: int = 2)
 
 # --- The study: every configuration trained with torch.optim.SGD and by hand, under several seeds, in parallel -----
 
-# Each worker process holds its own torch and its own copy of the data, about 0.3 GB: at most 8 keep a study under
-# 3 GB on machines with many cores.
-MAX_WORKERS = 8
+MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
 
 
 @dataclass(frozen=True)
@@ -691,9 +640,8 @@ def _start_worker(data: Cifar2) -> None:
     _worker_data = data
 
 
-def _train(training: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Tensor]]:
+def _train(t: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Tensor]]:
     """One training (on the worker's data when none is given): its run record and its final parameters."""
-    t = training
     run, model = train_config(t.config, data or _worker_data, t.trainer, t.n_epochs, t.batch_size, t.seed)
     return run, model.state_dict()
 
@@ -735,12 +683,6 @@ def seed_study(runs: dict[tuple, tuple]) -> dict:
     return {"seeds": list(STUDY_SEEDS), "models": models}
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A Markdown table of already formatted cells."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
-
-
 # --- Plots: each returns its Figure and saves it when given a path ---------------------------------------------------
 
 # Every figure reads in greyscale and for colour-blind readers. SGD is a wide grey line or grey bar, the manual update a
@@ -773,24 +715,15 @@ def _finish(fig: Figure, path: SavePath) -> Figure:
     return fig
 
 
-def _trainer_verdict(models: list[dict]) -> str:
-    """What the records say of the two trainers: bitwise identical or not, and their largest difference."""
-    identical = all(model["bitwise_identical"] for model in models)
-    largest = max(max(model["max_param_diff"], model["max_loss_diff"]) for model in models)
-    return f"SGD and manual runs {'bitwise identical' if identical else 'differ'} (largest difference {largest:g})"
-
-
 def plot_samples(data: Cifar2, n_per_class: int = 6, path: SavePath = None) -> Figure:
-    """Training images of each class as stored, after normalisation, and the pixel histograms of both."""
+    """Training images of each class as stored and after normalisation, in one fixed window of ±2.5 std."""
     from torchvision.utils import make_grid
 
     chosen = torch.cat([torch.nonzero(data.train.tensors[1] == c).flatten()[:n_per_class] for c in (0, 1)])
     # A fixed window of ±2.5 standard deviations shows normalised pixels without per-image stretching.
     window = ((data.train.tensors[0][chosen] + 2.5) / 5).clamp(0, 1)
     mosaic = make_grid(torch.cat([data.raw["train"][chosen] / 255, window]), nrow=len(chosen), pad_value=1)
-    fig = plt.figure(figsize=(7.5, 5.2))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1, 2.2])
-    axis = fig.add_subplot(grid[0, :])
+    fig, axis = plt.subplots(figsize=(7.5, 2))
     axis.imshow(mosaic.permute(1, 2, 0).numpy(), interpolation="nearest")
     cell = window.shape[-1] + 2  # make_grid pads each image by 2 pixels
     axis.set_xticks([cell * n_per_class * (c + 0.5) for c in (0, 1)], data.classes)
@@ -798,23 +731,12 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: SavePath = None) -> F
     axis.xaxis.tick_top()
     axis.tick_params(length=0)
     axis.set_frame_on(False)
-    # Colour means trainer, split or model in the other figures, so the channels are told apart by line style.
-    histograms = {"pixel as stored (0–1)": data.raw["train"] / 255, "normalised pixel": data.train.tensors[0]}
-    for index, (title, pixels) in enumerate(histograms.items()):
-        axis = fig.add_subplot(grid[1, index], sharey=axis if index else None)
-        for channel, (name, linestyle) in enumerate((("red", "-"), ("green", "--"), ("blue", ":"))):
-            values = pixels[:, channel].flatten().numpy()
-            axis.hist(values, bins=64, histtype="step", color="black", linestyle=linestyle, label=name)
-        axis.set(xlabel=f"{title}, all training images", ylabel="pixels per bin (thousands)")
-        axis.yaxis.set_major_formatter(lambda count, _: f"{count / 1000:g}")
-        axis.label_outer()
-    axis.legend(title="channel")
     return _finish(fig, path)
 
 
 def plot_gradient_check(checks: dict[str, GradientCheck], network: str, path: SavePath = None) -> Figure:
     """Relative error per layer and parameter, on a log scale, one marker style per gradient check of one network."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.6))
+    fig, axis = plt.subplots(figsize=(7.5, 3.1))
     for offset, (label, check) in enumerate(checks.items()):
         names = [f"{'W' if kind == 'weight' else 'b'}{l}" for l, errors in check.errors.items() for kind in errors]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
@@ -826,14 +748,13 @@ def plot_gradient_check(checks: dict[str, GradientCheck], network: str, path: Sa
     axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance $10^{{{math.log10(tolerance):.0f}}}$")
     axis.set_yscale("log")
     axis.set(xlabel="parameter: weights W or biases b of layer 1, 2, …", ylabel="relative error vs\nfinite differences")
-    axis.set_title(f"Gradient check of {network}\nbackprop vs central differences, float64")
     axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(checks) + 1)
     return _finish(fig, path)
 
 
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     """Train and validation accuracy of each model: SGD filled, the manual update an open marker on top of it."""
-    fig, axis = plt.subplots(figsize=(7.5, 4))
+    fig, axis = plt.subplots(figsize=(7.5, 3.0))
     positions = np.arange(len(models))
     for split, name, marker, side in (("train", "train", "o", -1), ("val", "validation", "s", 1)):
         x = positions + 0.15 * side
@@ -841,18 +762,20 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
         axis.plot(x, sgd, marker, ms=10, ls="none", c=SPLIT_COLORS[split], label=f"{name}, torch.optim.SGD")
         axis.plot(x, manual, marker, ms=10, ls="none", mfc="none", mew=1.5, c="black", label=f"{name}, manual (ring)")
         for xy in zip(x, sgd, strict=True):
-            axis.annotate(f"{xy[1]:.3f}", xy, (25 * side, 0), textcoords="offset points", va="center", ha="center")
+            axis.annotate(
+                f"{xy[1]:.3f}", xy, (22 * side, 0), textcoords="offset points", va="center", ha="center", fontsize=8.5
+            )
     axis.set(xticks=positions, xticklabels=[model["name"] for model in models], xlim=(-0.8, len(models) - 0.2))
     axis.margins(y=0.12)
     axis.grid(axis="y", color="#DDDDDD")
-    axis.set(ylabel="accuracy (zoomed)", title=_trainer_verdict(models))
+    axis.set(ylabel="accuracy, last epoch (zoomed)")
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return _finish(fig, path)
 
 
 def plot_final_losses(models: list[dict], path: SavePath = None) -> Figure:
     """Training loss after the last epoch, SGD (grey bars) vs manual update (white hatched bars)."""
-    fig, axis = plt.subplots(figsize=(7.5, 4))
+    fig, axis = plt.subplots(figsize=(7.5, 2.6))
     positions = np.arange(len(models))
     for offset, (trainer, (label, _, bar)) in enumerate(TRAINER_STYLE.items()):
         values = [model[trainer]["train_loss"][-1] for model in models]
@@ -861,7 +784,6 @@ def plot_final_losses(models: list[dict], path: SavePath = None) -> Figure:
     axis.set_xticks(positions + 0.2, [model["name"] for model in models])
     axis.margins(y=0.1)
     axis.set_ylabel("mean cross-entropy, last epoch")
-    axis.set_title(f"Final training loss per model\n{_trainer_verdict(models)}")
     axis.legend()
     return _finish(fig, path)
 
@@ -869,7 +791,7 @@ def plot_final_losses(models: list[dict], path: SavePath = None) -> Figure:
 def plot_loss_panels(models: list[dict], path: SavePath = None) -> Figure:
     """Training loss per epoch, one panel per model; the thin dashed manual curve is drawn over the wide SGD one."""
     n_rows = math.ceil((len(models) + 1) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.5 * n_rows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.1 * n_rows), sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, model in zip(panels, models, strict=False):
         for trainer, (label, line, _) in TRAINER_STYLE.items():
@@ -896,34 +818,30 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
     return _finish(fig, path)
 
 
-def plot_val_accuracy_curves(models: list[dict], selected_name: str, baseline: float, path: SavePath = None) -> Figure:
-    """Validation accuracy after each epoch, zoomed past the first epochs; the last, which selection uses, is marked."""
-    label = f"validation accuracy\n(majority-class baseline {baseline:.3f})"
-    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", label)
-    curves = [model["sgd"]["val_acc_per_epoch"] for model in models]
-    settled = [value for values in curves for value in values[len(values) // 6 :]]
+def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
+    """Validation accuracy after each epoch, zoomed past the first epochs; the selected model's curve drawn thick."""
+    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy (zoomed)", selected_name)
+    settled = [
+        value
+        for model in models
+        for value in model["sgd"]["val_acc_per_epoch"][len(model["sgd"]["val_acc_per_epoch"]) // 6 :]
+    ]
     low, high = min(settled), max(settled)
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-    ends = [values[-1] for values in curves]
-    for index, (model, values) in enumerate(zip(models, curves, strict=True)):
-        style = MODEL_STYLES[index % len(MODEL_STYLES)]
-        # End markers on (nearly) the same value are set side by side, so none hides another.
-        x = len(values) + 0.8 * sum(abs(end - ends[index]) < (high - low) / 15 for end in ends[:index])
-        axis.plot(x, values[-1], style["marker"], color=style["color"], ms=9, mec="black", zorder=3)
-        if model["name"] == selected_name:
-            text = f"selected: {selected_name}\nlast epoch {values[-1]:.3f}"
-            where = {"textcoords": "axes fraction", "ha": "center", "arrowprops": {"arrowstyle": "->", "shrinkB": 7}}
-            axis.annotate(text, (x, values[-1]), (0.75, 0.05), **where)
     return _finish(fig, path)
 
 
-def _plot_per_epoch(models: list[dict], key: str, ylabel: str) -> tuple[Figure, plt.Axes]:
-    """One curve per model of a per-epoch series of the SGD run, each model in its own style."""
-    fig, axis = plt.subplots(figsize=(7.5, 4.8))
+def _plot_per_epoch(models: list[dict], key: str, ylabel: str, selected_name: str = "") -> tuple[Figure, plt.Axes]:
+    """One curve per model of a per-epoch series of the SGD run, each model in its own style; markers at staggered
+    epochs, so that curves that run together stay apart in greyscale."""
+    fig, axis = plt.subplots(figsize=(7.5, 3.9))
     for index, model in enumerate(models):
         values, style = model["sgd"][key], MODEL_STYLES[index % len(MODEL_STYLES)]
-        label = f"{model['name']} (η {model['lr']}, μ {model['momentum']}, λ {model['weight_decay']})"
-        axis.plot(range(1, len(values) + 1), values, label=label, markevery=5, **style)
+        selected = model["name"] == selected_name
+        settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
+        label = f"{model['name']}{' (selected)' if selected else ''} ({settings})"
+        epochs = range(1, len(values) + 1)
+        axis.plot(epochs, values, label=label, markevery=(index, 5), lw=3 if selected else 1.5, ms=7, **style)
     axis.set(xlabel="epoch", ylabel=ylabel)
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     return fig, axis
@@ -931,19 +849,18 @@ def _plot_per_epoch(models: list[dict], key: str, ylabel: str) -> tuple[Figure, 
 
 def plot_selected_accuracy(selected: dict, path: SavePath = None) -> Figure:
     """The selected model's accuracy: validation and test with their 95% Wilson intervals, train bare."""
-    fig, axis = plt.subplots(figsize=(6, 3.8))
-    for x, split in enumerate(("train", "val", "test")):
-        value = selected[f"{split}_acc"]
-        error, label = None, f"{value:.4f}"
+    fig, axis = plt.subplots(figsize=(3.6, 3.0))
+    ticks = []
+    for x, (split, name) in enumerate((("train", "train\n(no interval)"), ("val", "validation"), ("test", "test"))):
+        value, error, text = selected[f"{split}_acc"], None, f"{selected[f'{split}_acc']:.3f}"
         if split != "train":  # the model was fitted on the training images: an interval there would mislead
             low, high = selected[f"{split}_acc_ci"]
-            error, label = [[value - low], [high - value]], f"{label}\n[{low:.3f}, {high:.3f}]"
+            error, text = [[value - low], [high - value]], f"{text}\n[{low:.3f},\n{high:.3f}]"
         axis.errorbar(x, value, error, fmt="os"[x > 0], ms=9, capsize=6, color="black", mfc=SPLIT_COLORS[split])
-        axis.annotate(label, (x, value), xytext=(12, 0), textcoords="offset points", va="center")
-    axis.set_xticks(range(3), ["train\n(fitted on; no interval)", "validation", "test"])
-    axis.margins(y=0.15)
-    axis.set(xlim=(-0.4, 2.9), ylabel="accuracy (zoomed),\n95% Wilson interval")
-    axis.set_title(f"{selected['name']}, selected on validation")
+        ticks.append(f"{name}\n{text}")
+    axis.set_xticks(range(3), ticks)
+    axis.margins(x=0.25, y=0.15)
+    axis.set_ylabel("accuracy (zoomed), 95% Wilson interval")
     return _finish(fig, path)
 
 
@@ -953,10 +870,10 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: Sequence[str], title
 
     counts = np.asarray(matrix)
     rows = counts.sum(axis=1, keepdims=True)
-    labels = np.vectorize(lambda count, share: f"{count}\n({share:.1%} of row)")(counts, counts / rows)
-    fig, axis = plt.subplots(figsize=(5, 4))
+    labels = np.vectorize(lambda count, share: f"{count}\n({share:.1%}\nof row)")(counts, counts / rows)
+    fig, axis = plt.subplots(figsize=(3.6, 3.0))
     ticks = {"xticklabels": classes, "yticklabels": classes}
-    sns.heatmap(counts, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=rows.max(), ax=axis, **ticks)
+    sns.heatmap(counts, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=rows.max(), cbar=False, ax=axis, **ticks)
     axis.set(xlabel="predicted class", ylabel="true class")
     axis.set_title(title, fontsize=10)
     return _finish(fig, path)
@@ -964,7 +881,7 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: Sequence[str], title
 
 def plot_seed_study(study: dict, selected_name: str, path: SavePath = None) -> Figure:
     """Each seed's validation accuracy per model as dots, the main run (first seed) ringed, and the mean ± std."""
-    fig, axis = plt.subplots(figsize=(7.5, 4.2))
+    fig, axis = plt.subplots(figsize=(7.5, 3.1))
     names = []
     for index, model in enumerate(study["models"]):
         style, values = MODEL_STYLES[index % len(MODEL_STYLES)], model["val_acc"]
@@ -978,6 +895,6 @@ def plot_seed_study(study: dict, selected_name: str, path: SavePath = None) -> F
         chosen = "\n(selected)" if model["name"] == selected_name else ""
         names.append(f"{model['name']}\n{mean:.3f} ± {std:.3f}{chosen}")
     axis.set_xticks(range(len(names)), names)
-    axis.set(ylabel="validation accuracy, last epoch", title=f"{len(study['seeds'])} seeds per model (SGD)")
+    axis.set(ylabel="validation accuracy, last epoch")
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.27))
     return _finish(fig, path)

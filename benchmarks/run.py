@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import helpers as h  # noqa: E402
+from numerics import PINNED_MKL_MODE  # noqa: E402
 
 SIDE = " " * 22  # the indent of the lines that explain the line above them, under the targets' names
 
@@ -186,14 +187,19 @@ def report_pairs(
     first_median, second_median = (statistics.median(pair[side]["seconds"] for pair in pairs) for side in (0, 1))
     passed = meets(ratio) if meets is not None else None
     report(name, first_median, second_median, target, passed, ratio=ratio, labels=(first.label, second.label))
-    print(f"{SIDE} (median of {len(pairs)} per-pair ratios; {first.label}: {numerics(pairs[0][0])}; ", end="")
-    print(f"{second.label}: {numerics(pairs[0][1])})", flush=True)
+    print(f"{SIDE} (median of {len(pairs)} per-pair ratios; {first.label}: {how_it_ran(pairs[0][0])}; ", end="")
+    print(f"{second.label}: {how_it_ran(pairs[0][1])})", flush=True)
 
 
-def numerics(measured: dict) -> str:
+def how_it_ran(measured: dict) -> str:
     """How a child ran, from its JSON: MKL's mode, its usable cores when it says, and its main process's threads."""
-    cores = f", {measured['cores']} cores" if "cores" in measured else ""
-    return f"{measured['numerics_mode']}{cores}, {measured['threads']} threads in the main process"
+    cores = f", {counted(measured['cores'], 'core')}" if "cores" in measured else ""
+    return f"{measured['numerics_mode']}{cores}, {counted(measured['threads'], 'thread')} in the main process"
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 core', '2 cores': a count with its noun, plural when it is not one."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 # --- The trainings the in-process targets time -----------------------------------------------------------------------
@@ -247,6 +253,7 @@ def bench_data(data: h.Cifar2, settings: Settings) -> None:
         return
 
     def ours() -> None:
+        """A cold preparation, then every epoch's batches."""
         prepared = h.load_cifar2(root, cache_dir=None)
         loader = h.make_loader(prepared.train, h.BATCH_SIZE)
         for _epoch in range(settings.epochs):
@@ -267,6 +274,7 @@ def bench_data(data: h.Cifar2, settings: Settings) -> None:
     sampled_epochs = min(2, settings.epochs)
 
     def textbook() -> None:
+        """The sampled epochs of the textbook pipeline's batches."""
         for _epoch in range(sampled_epochs):
             for _batch in textbook_loader:
                 pass
@@ -360,8 +368,9 @@ def bench_pool(data: h.Cifar2, settings: Settings) -> None:
     """The whole study with the pool (default workers) vs the same study in one process (workers=1)."""
     n_trainings = len(h.study_trainings())
     print(
-        f"pool: the whole study, {n_trainings} trainings of {settings.epochs} epochs, with one worker per usable core "
-        f"({len(usable_cores())}) vs in one process; each run in a fresh process",
+        f"pool: the whole study, {n_trainings} trainings of {settings.epochs} epochs, with the default workers "
+        f"(one per usable core, at most {h.MAX_WORKERS}: {len(usable_cores())} cores here) vs in one process; "
+        "each run in a fresh process",
         flush=True,
     )
     pool, one_process = study_way("pool", settings), study_way("1 process", settings, "--workers", "1")
@@ -394,17 +403,17 @@ def bench_price(data: h.Cifar2, settings: Settings) -> None:
     Beside it, unjudged: one training of CONFIGS[4] in the pinned mode vs the fastest, one process each.
     """
     print(
-        f"price: the whole study pinned ({h.PINNED_MKL_MODE}) with the pool vs in MKL's fastest mode (AUTO) in one "
+        f"price: the whole study pinned ({PINNED_MKL_MODE}) with the pool vs in MKL's fastest mode (AUTO) in one "
         "process with torch's own threads; each run in a fresh process",
         flush=True,
     )
-    pinned = study_way("pinned pool", settings, environment={"MKL_CBWR": h.PINNED_MKL_MODE})
+    pinned = study_way("pinned pool", settings, environment={"MKL_CBWR": PINNED_MKL_MODE})
     fastest = study_way("AUTO 1 process", settings, "--workers", "1", environment={"MKL_CBWR": "AUTO"})
     pairs = time_pairs(pinned, fastest, settings.repeats)
     report_pairs("price of the pinning", pinned, fastest, pairs, "ratio <= 1.1", lambda r: r <= 1.1)
 
     print(f"price per training: one training of {h.CONFIGS[4]['name']}, {settings.epochs} epochs, pinned vs AUTO")
-    compatible = training_way(h.PINNED_MKL_MODE, settings, 4, h.PINNED_MKL_MODE)
+    compatible = training_way(PINNED_MKL_MODE, settings, 4, PINNED_MKL_MODE)
     auto = training_way("AUTO", settings, 4, "AUTO")
     pairs = time_pairs(compatible, auto, settings.repeats)
     report_pairs("price per training", compatible, auto, pairs, "none", None)
@@ -412,7 +421,7 @@ def bench_price(data: h.Cifar2, settings: Settings) -> None:
 
 def bench_pinning(data: h.Cifar2, settings: Settings) -> None:
     """One training of CONFIGS[3] in the default, pinned mode vs the fastest mode, each in a fresh process."""
-    pinned = training_way("ours", settings, 3, h.PINNED_MKL_MODE)
+    pinned = training_way("ours", settings, 3, PINNED_MKL_MODE)
     # The opt-out: MKL picks its fastest kernels and helpers leaves torch's thread count alone.
     fastest = training_way("reference", settings, 3, "AUTO")
     print(f"pinning: one training of {h.CONFIGS[3]['name']}, {settings.epochs} epochs, pinned (ours) vs AUTO")
@@ -423,89 +432,28 @@ def bench_pinning(data: h.Cifar2, settings: Settings) -> None:
 # --- Memory ----------------------------------------------------------------------------------------------------------
 
 
-def descendants(root: int) -> list[int]:
-    """The pids of every live process below `root`, found through each process's parent pid in /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            # The command name, in parentheses, may hold spaces: the fields after it are state, then parent pid.
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # the process ended while being read
-            continue
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, waiting = [], [root]
-    while waiting:
-        below = children.get(waiting.pop(), [])
-        found += below
-        waiting += below
-    return found
-
-
-def peak_rss_kib(pid: int) -> int | None:
-    """A live process's peak resident memory so far (VmHWM, kept by the kernel), in KiB; None once it has ended."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def process_role(pid: int) -> str:
-    """What a process of the study is, from its command line: a pool worker, multiprocessing's resource tracker."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return "other"
-    if "resource_tracker" in command:
-        return "resource tracker"
-    return "worker" if "spawn_main" in command else "other"
-
-
 def bench_memory(data: h.Cifar2, settings: Settings) -> None:
     """Peak resident memory of one study with the pool: its main process's, and the sum over all its processes."""
-    if not Path("/proc/self/status").is_file():
+    # Each process's peak is the kernel's high-water mark of its own resident memory (VmHWM), read by the process
+    # itself when its Python work ends (benchmarks/study_once.py says why, and what that leaves out). Resident memory
+    # counts the shared pages of torch's libraries in every process that maps them, so the sum of the peaks bounds
+    # from above what the run held at any one moment.
+    print(f"memory: one whole study of {settings.epochs}-epoch trainings with the pool, in a fresh process", flush=True)
+    measured = run_module("study_once", "--epochs", str(settings.epochs))
+    if measured["main_peak_kib"] is None:
         print("memory: needs Linux's /proc; skipped")
         return
-    # What is measured. The main process's peak is exact: its own getrusage(RUSAGE_SELF) when the study ends. Every
-    # other process's peak is its VmHWM, the kernel's high-water mark of its resident memory, read from /proc every
-    # 0.1 s while it lives: the mark only rises, so a read misses only what the process adds after it, in the last
-    # 0.1 s of a worker's life, when it has sent its last result. The largest worker's exact peak, which the study
-    # reads from getrusage(RUSAGE_CHILDREN) (a maximum over the joined workers, not a sum), checks the sampling.
-    # Resident memory counts shared pages (torch's libraries) in every process that maps them, so the sum of the
-    # peaks bounds from above what the run held at any one moment.
-    command = [sys.executable, "-m", "benchmarks.study_once", "--epochs", str(settings.epochs)]
-    print(f"memory: one whole study of {settings.epochs}-epoch trainings with the pool, in a fresh process", flush=True)
-    peaks: dict[int, int] = {}
-    roles: dict[int, str] = {}
-    # Files, not pipes, take the child's output: nothing reads a pipe while this process samples.
-    with tempfile.TemporaryFile("w+") as output, tempfile.TemporaryFile("w+") as errors:
-        child = subprocess.Popen(command, cwd=REPO, stdout=output, stderr=errors, text=True)
-        while child.poll() is None:
-            for pid in descendants(child.pid):
-                peak = peak_rss_kib(pid)
-                if peak is not None:
-                    peaks[pid] = max(peaks.get(pid, 0), peak)
-                    roles.setdefault(pid, process_role(pid))
-            time.sleep(0.1)
-        output.seek(0)
-        errors.seek(0)
-        if child.returncode != 0:
-            raise RuntimeError(f"{' '.join(command[1:])} failed:\n{errors.read()[-2000:]}")
-        measured = json.loads(output.read().strip().splitlines()[-1])
-
-    main_peak = measured["peak_rss_kib"] / 1024
+    main_peak = measured["main_peak_kib"] / 1024
+    worker_peaks = [peak / 1024 for peak in measured["worker_peaks_kib"]]
+    other_peaks = [peak / 1024 for peak in measured["other_peaks_kib"]]
     report("memory: main process", main_peak, None, "< 1024 MiB", main_peak < 1024, unit="MiB")
-    worker_peaks = sorted((peak / 1024 for pid, peak in peaks.items() if roles[pid] == "worker"), reverse=True)
-    other_peaks = {pid: peak / 1024 for pid, peak in peaks.items() if roles[pid] != "worker"}
-    total = main_peak + sum(worker_peaks) + sum(other_peaks.values())
+    total = main_peak + sum(worker_peaks) + sum(other_peaks)
     report("memory: all processes", total, None, "none (reported)", None, unit="MiB")
-    workers_text = ", ".join(f"{peak:.0f}" for peak in worker_peaks) or "none"
-    others_text = "".join(f" + {roles[pid]} {peak:.0f} MiB" for pid, peak in other_peaks.items())
+    workers_text = ", ".join(f"{peak:.0f}" for peak in worker_peaks) or "-"
+    others_text = ", ".join(f"{peak:.0f}" for peak in other_peaks) or "-"
     print(
-        f"{SIDE} (main {main_peak:.0f} MiB + {len(worker_peaks)} workers: {workers_text} MiB{others_text}; "
-        f"largest child peak from getrusage {measured['largest_child_peak_rss_kib'] / 1024:.0f} MiB)",
+        f"{SIDE} (main {main_peak:.0f} MiB + {len(worker_peaks)} workers {workers_text} MiB + "
+        f"the resource tracker and other children {others_text} MiB)",
         flush=True,
     )
 

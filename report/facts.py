@@ -41,6 +41,42 @@ def _binomial_sd(accuracy: float, n: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / n)
 
 
+# The epochs at which the course's example output (gradient_descent_output.txt) lists the training loss.
+COURSE_OUTPUT_EPOCHS = (1, 5, 10, 15, 20, 25, 30)
+
+
+def _named(models: list[dict], **settings: float) -> str | None:
+    """The name of the first configuration with these settings, or None."""
+    return next((m["name"] for m in models if all(m[key] == value for key, value in settings.items())), None)
+
+
+def design(models: list[dict]) -> dict:
+    """Which configurations differ in one setting only: the pairs the answers (d), (e) and (g) compare."""
+    base = models[0]
+    lr, momentum = base["lr"], max(m["momentum"] for m in models)
+    larger_lr = next((m for m in models if m["lr"] > lr), None)
+    return {
+        "base_lr": lr,
+        "momentum": momentum,
+        "momentum_pair": (
+            _named(models, lr=lr, momentum=0.0, weight_decay=0.0),
+            _named(models, lr=lr, momentum=momentum, weight_decay=0.0),
+        ),
+        "decay_pairs": [
+            (_named(models, lr=lr, momentum=mu, weight_decay=0.0), _named(models, lr=lr, momentum=mu, weight_decay=wd))
+            for mu in (0.0, momentum)
+            for wd in sorted({m["weight_decay"] for m in models if m["weight_decay"] > 0})[:1]
+        ],
+        "step_pair": None
+        if larger_lr is None
+        else (
+            _named(models, lr=lr, momentum=larger_lr["momentum"], weight_decay=larger_lr["weight_decay"]),
+            larger_lr["name"],
+        ),
+        "lr_ratio": None if larger_lr is None else larger_lr["lr"] / lr,
+    }
+
+
 def report_facts(results: dict) -> dict:
     """The numbers the report's prose quotes that are derived from the run rather than measured by it."""
     settings, sizes = results["settings"], results["data"]["sizes"]
@@ -49,65 +85,77 @@ def report_facts(results: dict) -> dict:
     selected = results["selected"]["name"]
     models = {}
     for model in results["models"]:
-        losses, val_curve = model["sgd"]["train_loss"], model["sgd"]["val_acc_per_epoch"]
+        name, losses, val_curve = model["name"], model["sgd"]["train_loss"], model["sgd"]["val_acc_per_epoch"]
         val_changes = [later - earlier for earlier, later in itertools.pairwise(val_curve)]
         effective_lr = model["lr"] / (1 - model["momentum"])
         decay_per_step = effective_lr * model["weight_decay"]
-        models[model["name"]] = {
+        models[name] = {
             "gap": model["sgd"]["train_acc"] - model["sgd"]["val_acc"],
             "loss_rises": sum(later > earlier for earlier, later in itertools.pairwise(losses)),
             "val_drops": sum(change < 0 for change in val_changes),
             "val_drop_total": -sum(change for change in val_changes if change < 0),
             "largest_val_drop": -min(val_changes),
             "largest_val_drop_images": round(-min(val_changes) * sizes["val"]),
-            "best_epoch": 1 + val_curve.index(max(val_curve)),
+            "best_epochs": [epoch for epoch, value in enumerate(val_curve, 1) if value == max(val_curve)],
             "best_val_acc": max(val_curve),
             "val_acc_ci": list(accuracy_interval(model["sgd"]["val_acc"], sizes["val"])),
             "step_factor": 1 / (1 - model["momentum"]),
             "effective_lr": effective_lr,
             "decay_per_step": decay_per_step,
             "decay_over_training": 1 - (1 - decay_per_step) ** steps,
-            "seed_val_acc": spread(seeds[model["name"]]["val_acc"]),
-            "seed_train_acc": spread(seeds[model["name"]]["train_acc"]),
-            "seed_gap": spread(
-                [t - v for t, v in zip(seeds[model["name"]]["train_acc"], seeds[model["name"]]["val_acc"], strict=True)]
-            ),
-            "seed_final_loss": spread(seeds[model["name"]]["final_train_loss"]),
+            "seed_val_acc": spread(seeds[name]["val_acc"]),
+            "seed_train_acc": spread(seeds[name]["train_acc"]),
+            "seed_final_loss": spread(seeds[name]["final_train_loss"]),
         }
     adjusted = holm_adjusted([test["p_value"] for test in results["paired_tests"]])
+    pairs_of_models = math.comb(len(results["models"]), 2)
     paired = [
         {
             **test,
             "holm_p": holm_p,
-            "all_pairs_p": min(1.0, test["p_value"] * math.comb(len(results["models"]), 2)),
+            "all_pairs_p": min(1.0, test["p_value"] * pairs_of_models),
             "seeds_ahead": sum(
                 s > o for s, o in zip(seeds[selected]["val_acc"], seeds[test["name"]]["val_acc"], strict=True)
             ),
         }
         for test, holm_p in zip(results["paired_tests"], adjusted, strict=True)
     ]
-    base_lr = results["models"][0]["lr"]
-    with_momentum = [m["name"] for m in results["models"] if m["momentum"] > 0 and m["lr"] == base_lr]
-    without_momentum = [m["name"] for m in results["models"] if m["momentum"] == 0 and m["lr"] == base_lr]
+    plan = design(results["models"])
+    with_momentum = [m["name"] for m in results["models"] if m["momentum"] > 0 and m["lr"] == plan["base_lr"]]
+    without_momentum = [m["name"] for m in results["models"] if m["momentum"] == 0 and m["lr"] == plan["base_lr"]]
+    n_seeds = len(results["seed_study"]["seeds"])
+    runs_with, runs_without = len(with_momentum) * n_seeds, len(without_momentum) * n_seeds
     (_, cars_as_cats), (cats_as_cars, _) = results["selected"]["confusion_matrix"]
-    val_acc = results["selected"]["val_acc"]
     return {
         "steps": steps,
+        "steps_per_epoch": math.ceil(sizes["train"] / settings["batch_size"]),
         "training_images": sizes["train"] + sizes["val"],
         "test_correct": round(results["selected"]["test_acc"] * sizes["test"]),
+        "test_per_class": [sum(row) for row in results["selected"]["confusion_matrix"]],
+        "table_epochs": [epoch for epoch in COURSE_OUTPUT_EPOCHS if epoch <= settings["epochs"]],
         "models": models,
+        "design": plan,
         "paired_tests": paired,
-        "val_acc_sd": _binomial_sd(val_acc, sizes["val"]),
+        "pairs_of_models": pairs_of_models,
+        "val_acc_sd": _binomial_sd(results["selected"]["val_acc"], sizes["val"]),
         "momentum_at_equal_lr": {
-            "lr": base_lr,
+            "lr": plan["base_lr"],
             "with": with_momentum,
             "without": without_momentum,
-            "runs_with": len(with_momentum) * len(results["seed_study"]["seeds"]),
-            "runs_without": len(without_momentum) * len(results["seed_study"]["seeds"]),
+            "runs_with": runs_with,
+            "runs_without": runs_without,
             "lowest_with": min(min(seeds[name]["val_acc"]) for name in with_momentum),
             "highest_without": max(max(seeds[name]["val_acc"]) for name in without_momentum),
+            # Under exchangeability every split of the runs into the two groups is equally likely; one of them puts
+            # all runs with momentum above all runs without it.
+            "separation_p": 1 / math.comb(runs_with + runs_without, runs_with),
+            "seeds_all_ahead": sum(
+                min(seeds[a]["val_acc"][i] for a in with_momentum)
+                > max(seeds[b]["val_acc"][i] for b in without_momentum)
+                for i in range(n_seeds)
+            ),
         },
-        "reference": {**REFERENCE, "seed_sds_away": _distance_from_seeds(REFERENCE["models"], models)},
+        "reference": {**REFERENCE, "distance": _distance_from_reference(REFERENCE["models"], models, sizes)},
         "class_errors": {
             "cars_as_cats": cars_as_cats,
             "cats_as_cars": cats_as_cars,
@@ -117,23 +165,31 @@ def report_facts(results: dict) -> dict:
     }
 
 
-def _distance_from_seeds(reference: dict, models: dict) -> dict:
-    """How many seed standard deviations each reference accuracy lies from this run's mean over the seeds."""
-    return {
-        name: {
-            split: (numbers[f"{split}_acc"] - models[name][f"seed_{split}_acc"]["mean"])
-            / models[name][f"seed_{split}_acc"]["std"]
-            for split in ("train", "val")
-        }
-        for name, numbers in reference.items()
-        if name in models
-    }
+def _distance_from_reference(reference: dict, models: dict, sizes: dict) -> dict:
+    """How far each reference accuracy lies from this run's mean over the seeds, in standard deviations of the
+    difference: the seed spread, plus the binomial spread of each report's own split (the two splits differ)."""
+    distances = {}
+    for name, numbers in reference.items():
+        if name not in models:
+            continue
+        distances[name] = {}
+        for split in ("train", "val"):
+            mean, seed_sd = models[name][f"seed_{split}_acc"]["mean"], models[name][f"seed_{split}_acc"]["std"]
+            ours, theirs = _binomial_sd(mean, sizes[split]), _binomial_sd(numbers[f"{split}_acc"], sizes[split])
+            distances[name][split] = (numbers[f"{split}_acc"] - mean) / math.sqrt(seed_sd**2 + ours**2 + theirs**2)
+    return distances
 
 
 def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
     """A number with fixed decimals and a true minus sign (and a plus sign when `signed`)."""
     text = f"{value:{'+' if signed else ''}.{digits}f}"
     return text.replace("-", "−")
+
+
+def in_words(number: float) -> str:
+    """A whole number from two to ten in words ("five"), any other number in digits."""
+    words = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    return words[int(number) - 2] if number == int(number) and 2 <= number <= 10 else f"{number:g}"
 
 
 def percent(value: float, digits: int = 1) -> str:

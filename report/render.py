@@ -40,12 +40,15 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 if __package__ in (None, ""):  # run as a script, python report/render.py: import as the package it is part of
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report.facts import decimals, percent, report_facts, scientific
+from report.facts import decimals, in_words, percent, report_facts, scientific
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIGURES = REPO / "figures"
 TEMPLATE = "template.md"
+README = REPO / "README.md"
+# The README's results are the report's summary, rendered between these two lines.
+README_MARKERS = ("<!-- results: rendered by report/render.py from figures/results.json -->", "<!-- /results -->")
 # One file of MathJax 3 holding the TeX input with every TeX extension and the SVG output with its fonts: nothing
 # is loaded from anywhere else, so one copy beside the HTML is all a reader's browser needs.
 MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
@@ -64,21 +67,26 @@ CHROMIUM_FLAGS = [
 FIXED_PDF_DATE = b"D:20260101000000+00'00'"
 STYLE = """
 @page { size: A4; margin: 18mm 16mm 18mm 16mm; }
-body { font-family: "DejaVu Serif", Georgia, serif; font-size: 10.5pt; line-height: 1.45; color: #111;
+body { font-family: "DejaVu Serif", Georgia, serif; font-size: 10pt; line-height: 1.38; color: #111;
        max-width: 48em; margin: 0 auto; }
 h1 { font-size: 19pt; margin: 0 0 0.2em; }
-h2 { font-size: 14pt; margin-top: 1.4em; border-bottom: 1px solid #999; }
+h2 { font-size: 14pt; margin-top: 1.1em; border-bottom: 1px solid #999; }
 h3 { font-size: 12pt; margin-top: 1.2em; }
 h4 { font-size: 10.5pt; margin: 1.1em 0 0.3em; }
 h1, h2, h3, h4 { break-after: avoid; }
 p.source { color: #444; font-size: 9.5pt; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; break-inside: avoid; }
-td:first-child { white-space: nowrap; }
+td:first-child, .nobr { white-space: nowrap; }
+.pair { display: flex; gap: 1.5em; break-inside: avoid; }
+.pair figure { flex: 1; margin: 0.5em 0; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
 th { background: #eee; }
 figure { margin: 1em 0; break-inside: avoid; text-align: center; }
 figure img { max-width: 100%; max-height: 150mm; }
 figcaption { margin-top: 0.3em; }
+.appendix { break-before: page; }
+p, li { orphans: 3; widows: 3; }
+li { break-inside: avoid; }
 figcaption, p.caption { font-size: 9pt; color: #333; text-align: left; break-before: avoid; }
 pre { font-size: 8.5pt; background: #f6f6f6; padding: 4px 6px; white-space: pre-wrap; }
 code { font-size: 9pt; }
@@ -169,7 +177,7 @@ class Numbering:
             raise ValueError(
                 f"the report refers to {kind.lower()} {', '.join(map(repr, unknown))}, which it never places"
             )
-        numbers = [str(self.known[kind][label]) for label in labels]
+        numbers = [str(number) for number in sorted(self.known[kind][label] for label in labels)]
         listed = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
         return f"{kind}{'s' if len(numbers) > 1 else ''} {listed}"
 
@@ -189,18 +197,20 @@ def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}")
+    environment.filters.update(d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words)
 
     def figure(label: str, caller: Callable[[], str]) -> str:
         if not (FIGURES / f"{label}.png").is_file():
             raise ValueError(f"the report places figure {label!r}, but figures/{label}.png does not exist")
         caption = _one_paragraph(caller())
         number = numbering.place("Figure", label)
-        return f"![{caption.split('. ')[0]}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*"
+        alt = re.sub(r"[`$*\\]", "", caption.split(". ")[0])
+        # The line break ends the caption's paragraph: Jinja drops the one after {% endcall %}.
+        return f"![{alt}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*\n"
 
     environment.globals.update(
         figure=figure,
-        table=lambda label, caller: f"*Table {numbering.place('Table', label)}. {_one_paragraph(caller())}*",
+        table=lambda label, caller: f"*Table {numbering.place('Table', label)}. {_one_paragraph(caller())}*\n",
         fig=lambda *labels: numbering.refer("Figure", labels),
         tab=lambda *labels: numbering.refer("Table", labels),
     )
@@ -229,17 +239,43 @@ def render_markdown(results: dict, checks: dict, figures: str = "../figures", te
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
+def readme_with_results(readme: str, summary: str) -> str:
+    """The README's text with the rendered summary between its two markers."""
+    start, end = README_MARKERS
+    if readme.count(start) != 1 or readme.count(end) != 1:
+        raise ValueError(f"README.md must hold the lines {start} and {end} once each")
+    before, rest = readme.split(start)
+    return f"{before}{start}\n{summary}{end}{rest.split(end)[1]}"
+
+
+def png_dpi(png: bytes) -> float:
+    """The resolution a PNG was saved at, from its pHYs chunk (pixels per metre), else the CSS 96 pixels an inch."""
+    chunk = png.find(b"pHYs")
+    if chunk < 0 or png[chunk + 12] != 1:
+        return 96.0
+    return int.from_bytes(png[chunk + 4 : chunk + 8], "big") * 0.0254
+
+
 def markdown_to_html(source: str) -> str:
     """Markdown with math to HTML; each image with its caption becomes a figure, its PNG embedded."""
-    rendered = markdown2html_mistune(source)
+    rendered = re.sub(r'<a class="anchor-link"[^>]*>.*?</a>', "", markdown2html_mistune(source))
+    # Punctuation after inline math stays on the formula's line.
+    rendered = re.sub(r"(\$[^$\n]+\$)([,.;:])", r'<span class="nobr">\1\2</span>', rendered)
 
     def embedded(match: re.Match) -> str:
         path = REPO / "figures" / Path(html.unescape(match.group(1))).name
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f'<figure><img src="data:image/png;base64,{data}" alt="{match.group(2)}"><figcaption>{match.group(3)}'
+        png = path.read_bytes()
+        # Printed at the size it was drawn, so that its text keeps its size: pixels over the PNG's own resolution.
+        width = int.from_bytes(png[16:20], "big") / png_dpi(png)
+        data = base64.b64encode(png).decode()
+        image = f'<img src="data:image/png;base64,{data}" alt="{match.group(2)}" style="width: {width:.2f}in">'
+        return f'<figure data-inches="{width:.2f}">{image}<figcaption>{match.group(3)}'
 
     figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
     rendered = re.sub(figure, lambda m: embedded(m) + "</figcaption></figure>", rendered, flags=re.DOTALL)
+    # Two narrow figures in a row are set side by side.
+    narrow = r'<figure data-inches="([0-3]\.\d\d)">.*?</figure>'
+    rendered = re.sub(f"({narrow})\\s*({narrow})", r'<div class="pair">\1\3</div>', rendered, flags=re.DOTALL)
     caption = r"<p><em>(Table \d+\..*?)</em></p>"
     return re.sub(caption, r'<p class="caption">\1</p>', rendered, flags=re.DOTALL)
 
@@ -339,6 +375,8 @@ def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = report_markdown()
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
+    summary = report_markdown(template="summary.md")
+    README.write_text(readme_with_results(README.read_text(encoding="utf-8"), summary), encoding="utf-8")
     html_path, pdf_path = out_dir / "report.html", out_dir / "report.pdf"
     if chromium is None:
         # No browser to typeset with: the reader's browser does it, with the MathJax copied beside the page.

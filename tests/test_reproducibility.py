@@ -10,32 +10,18 @@ import pytest
 import torch
 
 import helpers
+import numerics
 
 REPO = Path(__file__).resolve().parents[1]
 AVX2_CPU = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
-# A short training on the real data in a fresh process; it prints the mode, the parameter bytes and the losses.
-WORKER = """
-import hashlib, json, sys
-import torch
-torch.set_num_threads(int(sys.argv[1]))
-import helpers
-data = helpers.load_cifar2()
-run, model = helpers.train_config(helpers.CONFIGS[4], data, "sgd", n_epochs=4)
-parameters = b"".join(p.detach().numpy().tobytes() for p in model.parameters())
-losses = [loss.hex() for loss in run["train_loss"]]
-print(json.dumps({"mode": helpers.NUMERICS_MODE, "problem": helpers.NUMERICS_PROBLEM,
-                  "threads": torch.get_num_threads(), "parameters": hashlib.sha256(parameters).hexdigest(),
-                  "losses": losses}))
-"""
-
 
 def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
-    """Run the worker with `threads` threads and the extra environment; return what it printed."""
+    """Run tests/train_worker.py (a short training on the real data in a fresh process) with `threads` threads and
+    the extra environment; return what it printed: the mode, the parameter bytes' hash and the losses."""
     env = {**os.environ, **extra_env, "PYTHONPATH": str(REPO)}
-    completed = subprocess.run(
-        [sys.executable, "-c", WORKER, str(threads)], env=env, cwd=REPO, capture_output=True, text=True, timeout=600
-    )
+    command = [sys.executable, "-m", "tests.train_worker", str(threads)]
+    completed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
@@ -53,7 +39,7 @@ def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
     runs = {name: train_in_subprocess(threads, env) for name, (threads, env) in settings.items()}
     reference = runs["1 thread"]
     for name, run in runs.items():
-        assert run["mode"] == helpers.PINNED_MKL_MODE, f"{name}: MKL runs {run['mode']}, not the pinned mode"
+        assert run["mode"] == numerics.PINNED_MKL_MODE, f"{name}: MKL runs {run['mode']}, not the pinned mode"
         assert run["problem"] is None, f"{name}: {run['problem']}"
         assert run["threads"] == min(settings[name][0], helpers.PINNED_MAX_THREADS), name
         assert run["parameters"] == reference["parameters"], f"{name}: parameters differ from 1 thread's"
@@ -67,7 +53,7 @@ def committed() -> dict:
 
 @pytest.mark.usefixtures("pinned_numerics")
 def test_the_committed_selected_model_reproduces(cifar_root, committed):
-    assert committed["numerics"]["mkl_mode"] == helpers.PINNED_MKL_MODE, "results.json was made in another mode"
+    assert committed["numerics"]["mkl_mode"] == numerics.PINNED_MKL_MODE, "results.json was made in another mode"
     selected = committed["selected"]
     record = next(model for model in committed["models"] if model["name"] == selected["name"])
     settings = committed["settings"]
@@ -81,10 +67,10 @@ def test_the_committed_selected_model_reproduces(cifar_root, committed):
 
 
 def test_numerics_mode_is_read_back():
-    mode = helpers.mkl_numerics_mode()
+    mode = numerics.mkl_numerics_mode()
     assert mode == helpers.NUMERICS_MODE
     if torch.backends.mkl.is_available() and mode != "unknown":
-        assert mode.split(",")[0] in helpers.MKL_BRANCHES.values()
+        assert mode.split(",")[0] in numerics.MKL_BRANCHES.values()
         assert os.environ["MKL_CBWR"], "helpers did not set MKL_CBWR"
 
 
