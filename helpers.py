@@ -734,7 +734,7 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: SavePath = None) -> F
     return _finish(fig, path)
 
 
-def plot_gradient_check(checks: dict[str, GradientCheck], network: str, path: SavePath = None) -> Figure:
+def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None) -> Figure:
     """Relative error per layer and parameter, on a log scale, one marker style per gradient check of one network."""
     fig, axis = plt.subplots(figsize=(7.5, 3.1))
     for offset, (label, check) in enumerate(checks.items()):

@@ -198,6 +198,8 @@ def percent(value: float, digits: int = 1) -> str:
 
 
 def scientific(value: float, digits: int = 1) -> str:
-    """A number as inline LaTeX, m × 10^e."""
+    """A number as inline LaTeX, m × 10^e, or 10^e alone when m is 1."""
     mantissa, exponent = f"{value:.{digits}e}".split("e")
+    if float(mantissa) == 1:
+        return f"$10^{{{int(exponent)}}}$"
     return f"${mantissa} \\times 10^{{{int(exponent)}}}$"

@@ -299,7 +299,7 @@ def test_every_plot_writes_a_png(tmp_path):
     check = helpers.gradient_check(net, torch.randn(3, 4), torch.randn(3, 2))
     plots = {
         "samples": lambda path: helpers.plot_samples(data, path=path),
-        "gradient_check": lambda path: helpers.plot_gradient_check({"correct": check}, "[4, 3, 2]", path=path),
+        "gradient_check": lambda path: helpers.plot_gradient_check({"correct": check}, path=path),
         "accuracies": lambda path: helpers.plot_accuracies(models, path=path),
         "final_losses": lambda path: helpers.plot_final_losses(models, path=path),
         "loss_panels": lambda path: helpers.plot_loss_panels(models, path=path),
