@@ -696,9 +696,9 @@ SPLIT_COLORS = {"train": "#404040", "val": "#8C8C8C", "test": "#CFCFCF"}
 MODEL_STYLES = (
     {"color": "#E69F00", "marker": "o", "linestyle": "-"},
     {"color": "#56B4E9", "marker": "s", "linestyle": "--"},
-    {"color": "#009E73", "marker": "^", "linestyle": "-."},
-    {"color": "#0072B2", "marker": "D", "linestyle": ":"},
-    {"color": "#CC79A7", "marker": "v", "linestyle": (0, (5, 1, 1, 1))},
+    {"color": "#009E73", "marker": "^", "linestyle": ":"},
+    {"color": "#0072B2", "marker": "D", "linestyle": "-."},
+    {"color": "#CC79A7", "marker": "v", "linestyle": (0, (6, 1.5, 1, 1.5, 1, 1.5))},
 )
 # Printed 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt. Set once for the session: a
 # per-figure rc_context would, on exit, switch off Jupyter's inline interactive mode and hide the next figures.
@@ -753,18 +753,16 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
 
 
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
-    """Train and validation accuracy of each model: SGD filled, the manual update an open marker on top of it."""
+    """Train and validation accuracy of each model: SGD a large filled marker, the manual update a small open one."""
     fig, axis = plt.subplots(figsize=(7.5, 3.0))
     positions = np.arange(len(models))
     for split, name, marker, side in (("train", "train", "o", -1), ("val", "validation", "s", 1)):
-        x = positions + 0.15 * side
+        x = positions + 0.2 * side
         sgd, manual = ([model[trainer][f"{split}_acc"] for model in models] for trainer in ("sgd", "manual"))
-        axis.plot(x, sgd, marker, ms=10, ls="none", c=SPLIT_COLORS[split], label=f"{name}, torch.optim.SGD")
-        axis.plot(x, manual, marker, ms=10, ls="none", mfc="none", mew=1.5, c="black", label=f"{name}, manual (ring)")
+        axis.plot(x - 0.06, sgd, marker, ms=9, ls="none", c=SPLIT_COLORS[split], mec="black", label=f"{name}, SGD")
+        axis.plot(x + 0.06, manual, marker, ms=6, ls="none", mfc="white", mec="black", label=f"{name}, manual update")
         for xy in zip(x, sgd, strict=True):
-            axis.annotate(
-                f"{xy[1]:.3f}", xy, (22 * side, 0), textcoords="offset points", va="center", ha="center", fontsize=8.5
-            )
+            axis.annotate(f"{xy[1]:.3f}", xy, (0, 9), textcoords="offset points", ha="center", fontsize=8.5)
     axis.set(xticks=positions, xticklabels=[model["name"] for model in models], xlim=(-0.8, len(models) - 0.2))
     axis.margins(y=0.12)
     axis.grid(axis="y", color="#DDDDDD")
@@ -843,7 +841,7 @@ def _plot_per_epoch(models: list[dict], key: str, ylabel: str, selected_name: st
         epochs = range(1, len(values) + 1)
         axis.plot(epochs, values, label=label, markevery=(index, 5), lw=3 if selected else 1.5, ms=7, **style)
     axis.set(xlabel="epoch", ylabel=ylabel)
-    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.17), handlelength=4)
     return fig, axis
 
 
@@ -860,7 +858,7 @@ def plot_selected_accuracy(selected: dict, path: SavePath = None) -> Figure:
         ticks.append(f"{name}\n{text}")
     axis.set_xticks(range(3), ticks)
     axis.margins(x=0.25, y=0.15)
-    axis.set_ylabel("accuracy (zoomed), 95% Wilson interval")
+    axis.set_ylabel("accuracy (zoomed)")
     return _finish(fig, path)
 
 

@@ -51,3 +51,8 @@ def holm_adjusted(p_values: Sequence[float]) -> list[float]:
         running_max = max(running_max, min(1.0, (len(p_values) - rank) * p_values[i]))
         adjusted[i] = running_max
     return adjusted
+
+
+def sign_test_p(ahead: int, n: int) -> float:
+    """One-sided sign test: the chance of `ahead` or more wins in n paired comparisons if each were a fair coin."""
+    return sum(math.comb(n, k) for k in range(ahead, n + 1)) / 2**n

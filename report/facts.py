@@ -12,7 +12,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from uncertainty import accuracy_interval, exact_mcnemar_p, holm_adjusted
+from uncertainty import accuracy_interval, exact_mcnemar_p, holm_adjusted, sign_test_p
 
 # The reference report's numbers (3 decimals): per model train and validation accuracy, its selected model's test
 # accuracy and confusion matrix, and the one final training loss it quotes.
@@ -130,6 +130,8 @@ def report_facts(results: dict) -> dict:
         "steps": steps,
         "steps_per_epoch": math.ceil(sizes["train"] / settings["batch_size"]),
         "training_images": sizes["train"] + sizes["val"],
+        "last_batch": sizes["train"] % settings["batch_size"] or settings["batch_size"],
+        "test_images_ahead_of_reference": round((results["selected"]["test_acc"] - REFERENCE["test_acc"]) * sizes["test"]),
         "test_correct": round(results["selected"]["test_acc"] * sizes["test"]),
         "test_per_class": [sum(row) for row in results["selected"]["confusion_matrix"]],
         "table_epochs": [epoch for epoch in COURSE_OUTPUT_EPOCHS if epoch <= settings["epochs"]],
@@ -146,14 +148,22 @@ def report_facts(results: dict) -> dict:
             "runs_without": runs_without,
             "lowest_with": min(min(seeds[name]["val_acc"]) for name in with_momentum),
             "highest_without": max(max(seeds[name]["val_acc"]) for name in without_momentum),
-            # Under exchangeability every split of the runs into the two groups is equally likely; one of them puts
-            # all runs with momentum above all runs without it.
-            "separation_p": 1 / math.comb(runs_with + runs_without, runs_with),
-            "seeds_all_ahead": sum(
-                min(seeds[a]["val_acc"][i] for a in with_momentum)
-                > max(seeds[b]["val_acc"][i] for b in without_momentum)
-                for i in range(n_seeds)
+            "seeds_all_ahead": (
+                all_ahead := sum(
+                    min(seeds[a]["val_acc"][i] for a in with_momentum)
+                    > max(seeds[b]["val_acc"][i] for b in without_momentum)
+                    for i in range(n_seeds)
+                )
             ),
+            # The seed is the unit: each seed is one paired comparison, a fair coin if momentum made no difference.
+            "sign_test_p": sign_test_p(all_ahead, n_seeds),
+        },
+        "decay_pairs": [
+            _paired_by_seed(seeds[a], seeds[b]) | {"without": a, "with": b} for a, b in plan["decay_pairs"]
+        ],
+        "final_loss_vs_reference": {
+            name: (loss - models[name]["seed_final_loss"]["mean"]) / models[name]["seed_final_loss"]["std"]
+            for name, loss in REFERENCE["final_train_loss"].items()
         },
         "reference": {**REFERENCE, "distance": _distance_from_reference(REFERENCE["models"], models, sizes)},
         "class_errors": {
@@ -162,6 +172,21 @@ def report_facts(results: dict) -> dict:
             "total": cars_as_cats + cats_as_cars,
             "p_value": exact_mcnemar_p(cars_as_cats, cats_as_cars),
         },
+    }
+
+
+def _paired_by_seed(first: dict, second: dict) -> dict:
+    """How two configurations' seed runs compare, seed by seed: where the second is lower in training accuracy and
+    higher in validation accuracy, and the one-sided sign-test p-values of those counts."""
+    n = len(first["val_acc"])
+    train_lower = sum(b < a for a, b in zip(first["train_acc"], second["train_acc"], strict=True))
+    val_higher = sum(b > a for a, b in zip(first["val_acc"], second["val_acc"], strict=True))
+    return {
+        "n": n,
+        "train_lower": train_lower,
+        "train_lower_p": sign_test_p(train_lower, n),
+        "val_higher": val_higher,
+        "val_higher_p": sign_test_p(val_higher, n),
     }
 
 
@@ -200,6 +225,6 @@ def percent(value: float, digits: int = 1) -> str:
 def scientific(value: float, digits: int = 1) -> str:
     """A number as inline LaTeX, m × 10^e, or 10^e alone when m is 1."""
     mantissa, exponent = f"{value:.{digits}e}".split("e")
-    if float(mantissa) == 1:
+    if digits == 0 and float(mantissa) == 1:
         return f"$10^{{{int(exponent)}}}$"
     return f"${mantissa} \\times 10^{{{int(exponent)}}}$"

@@ -16,12 +16,13 @@ USER_MKL_CBWR = os.environ.get("MKL_CBWR")
 
 # Imported before any test module can run a matrix product, so that the whole suite runs with pinned numerics.
 import helpers  # noqa: E402
+import numerics  # noqa: E402
 
 
 def unpinned_by_design() -> bool:
     """True where the numbers cannot be the committed ones: no MKL, no AVX2, or the user's own MKL_CBWR."""
     no_avx2 = torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512")
-    opted_out = USER_MKL_CBWR not in (None, helpers.PINNED_MKL_MODE)
+    opted_out = USER_MKL_CBWR not in (None, numerics.PINNED_MKL_MODE)
     return not torch.backends.mkl.is_available() or no_avx2 or opted_out
 
 
