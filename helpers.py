@@ -698,7 +698,7 @@ MODEL_STYLES = (
     {"color": "#56B4E9", "marker": "s", "linestyle": "--"},
     {"color": "#009E73", "marker": "^", "linestyle": ":"},
     {"color": "#0072B2", "marker": "D", "linestyle": "-."},
-    {"color": "#CC79A7", "marker": "v", "linestyle": (0, (6, 1.5, 1, 1.5, 1, 1.5))},
+    {"color": "#882255", "marker": "v", "linestyle": (0, (6, 1.5, 1, 1.5, 1, 1.5))},
 )
 # Printed 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt. Set once for the session: a
 # per-figure rc_context would, on exit, switch off Jupyter's inline interactive mode and hide the next figures.
@@ -762,9 +762,9 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
         axis.plot(x - 0.06, sgd, marker, ms=9, ls="none", c=SPLIT_COLORS[split], mec="black", label=f"{name}, SGD")
         axis.plot(x + 0.06, manual, marker, ms=6, ls="none", mfc="white", mec="black", label=f"{name}, manual update")
         for xy in zip(x, sgd, strict=True):
-            axis.annotate(f"{xy[1]:.3f}", xy, (0, 9), textcoords="offset points", ha="center", fontsize=8.5)
+            axis.annotate(f"{xy[1]:.3f}", xy, (0, 9), textcoords="offset points", ha="center", fontsize=9.5)
     axis.set(xticks=positions, xticklabels=[model["name"] for model in models], xlim=(-0.8, len(models) - 0.2))
-    axis.margins(y=0.12)
+    axis.margins(y=0.18)
     axis.grid(axis="y", color="#DDDDDD")
     axis.set(ylabel="accuracy, last epoch (zoomed)")
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))

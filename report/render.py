@@ -40,7 +40,7 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 if __package__ in (None, ""):  # run as a script, python report/render.py: import as the package it is part of
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report.facts import decimals, in_words, percent, report_facts, scientific
+from report.facts import decimals, in_words, percent, plain, report_facts, scientific
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -197,7 +197,9 @@ def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    environment.filters.update(d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words)
+    environment.filters.update(
+        d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words, g=plain
+    )
 
     def figure(label: str, caller: Callable[[], str]) -> str:
         if not (FIGURES / f"{label}.png").is_file():

@@ -477,6 +477,11 @@ def misattributed(outcome: Outcome, baseline: str) -> list[str]:
     allowed = {outcome.owner}
     if outcome.path[0] == "paired_tests":
         allowed.add(SELECTED)  # a paired test compares the selected model with the one it names
+    if outcome.path[0] == "seed_study":
+        # A seed-by-seed comparison of two configurations that differ in weight decay alone quotes both of them.
+        for pair in report_facts(RESULTS)["design"]["decay_pairs"]:
+            if outcome.owner in pair:
+                allowed |= set(pair)
     if outcome.path[-1] == "p_value":
         # Holm's step-down adjustment is joint: a test's adjusted p-value is a maximum over the tests with smaller
         # p-values, so one p-value can move the adjusted p-value, and the verdict, of other models.

@@ -175,7 +175,7 @@ def test_report_facts_on_a_hand_made_run():
             "base_lr": 0.25,
             "momentum": 0.5,
             "momentum_pair": ("Model 1", "Model 2"),
-            "decay_pairs": [("Model 1", None), ("Model 2", "Model 3")],
+            "decay_pairs": [("Model 2", "Model 3")],
             "step_pair": ("Model 3", "Model 4"),
             "lr_ratio": 2.0,
         }
@@ -190,8 +190,8 @@ def test_report_facts_on_a_hand_made_run():
     assert [tests[name]["seeds_ahead"] for name in ("Model 1", "Model 2", "Model 4")] == [2, 1, 1]
     assert tests["Model 2"]["only_selected_right"] == 12, "a paired test keeps its measured counts"
 
-    # At learning rate 0.25: Models 2 and 3 with momentum (4 runs), Model 1 without (2 runs); one of the
-    # C(6, 4) = 15 splits puts all runs with momentum above all without.
+    # At learning rate 0.25: Models 2 and 3 with momentum (4 runs), Model 1 without (2 runs); at both seeds both
+    # runs with momentum are ahead: a one-sided sign test gives (1/2)².
     assert facts["momentum_at_equal_lr"] == pytest.approx(
         {
             "lr": 0.25,
@@ -201,11 +201,25 @@ def test_report_facts_on_a_hand_made_run():
             "runs_without": 2,
             "lowest_with": 0.65,
             "highest_without": 0.55,
-            "separation_p": 1 / 15,
             "seeds_all_ahead": 2,
+            "sign_test_p": 0.25,
         }
     )
-    assert facts["val_acc_sd"] == pytest.approx(math.sqrt(0.75 * 0.25 / 100))
+    # Model 3 against Model 2, seed by seed: training 0.85 < 0.9 and 0.95 > 0.8, validation 0.75 > 0.7 and
+    # 0.65 < 0.8; one of two untied seeds each way, so P(X >= 1) = 3/4 for X ~ Binomial(2, 1/2).
+    assert facts["decay_pairs"] == [
+        {
+            "n": 2,
+            "train_lower": 1,
+            "train_untied": 2,
+            "train_lower_p": 0.75,
+            "val_higher": 1,
+            "val_untied": 2,
+            "val_higher_p": 0.75,
+            "without": "Model 2",
+            "with": "Model 3",
+        }
+    ]
     # 10 cars taken for cats and 3 cats for cars: two-sided, 2 · P(X ≤ 3) for X ~ Binomial(13, 1/2).
     p_value = 2 * sum(math.comb(13, k) for k in range(4)) / 2**13
     errors = {"cars_as_cats": 10, "cats_as_cars": 3, "total": 13}

@@ -47,3 +47,9 @@ def test_holm_adjusts_in_the_order_given():
     # must not fall. The products are the function's own, so they are compared exactly.
     assert uncertainty.holm_adjusted([0.01, 0.04, 0.03, 0.005]) == [3 * 0.01, 2 * 0.03, 2 * 0.03, 4 * 0.005]
     assert uncertainty.holm_adjusted([0.5, 0.6]) == [1.0, 1.0]
+
+
+def test_sign_test_counts_the_tail_of_a_fair_coin():
+    assert uncertainty.sign_test_p(5, 5) == 1 / 32
+    assert uncertainty.sign_test_p(2, 4) == 11 / 16
+    assert uncertainty.sign_test_p(0, 3) == 1.0
