@@ -53,6 +53,11 @@ def holm_adjusted(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
+def binomial_tail_p(successes: int, n: int, chance: float) -> float:
+    """One-sided: the probability of `successes` or more in n independent trials that each succeed with `chance`."""
+    return sum(math.comb(n, k) * chance**k * (1 - chance) ** (n - k) for k in range(successes, n + 1))
+
+
 def sign_test_p(ahead: int, n: int) -> float:
     """One-sided sign test: the chance of `ahead` or more wins in n paired comparisons if each were a fair coin."""
-    return sum(math.comb(n, k) for k in range(ahead, n + 1)) / 2**n
+    return binomial_tail_p(ahead, n, 0.5)

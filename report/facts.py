@@ -12,7 +12,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from uncertainty import accuracy_interval, exact_mcnemar_p, holm_adjusted, sign_test_p
+from uncertainty import accuracy_interval, binomial_tail_p, exact_mcnemar_p, holm_adjusted, sign_test_p
 
 # The reference report's numbers (3 decimals): per model train and validation accuracy, its selected model's test
 # accuracy and confusion matrix, and the one final training loss it quotes.
@@ -164,11 +164,21 @@ def report_facts(results: dict) -> dict:
             ),
             # The seed is the unit: each seed is one paired comparison, a fair coin if momentum made no difference.
             "sign_test_p": sign_test_p(all_ahead, n_seeds),
+            # The stricter event seen at each seed, every run with momentum ahead of every run without, has this
+            # chance at one seed if the configurations were exchangeable.
+            "ordered_chance": (
+                ordered := 1 / math.comb(len(with_momentum) + len(without_momentum), len(with_momentum))
+            ),
+            "exchangeable_p": binomial_tail_p(all_ahead, n_seeds, ordered),
         },
         "decay_pairs": [
             _paired_by_seed(seeds[a], seeds[b]) | {"without": a, "with": b} for a, b in plan["decay_pairs"]
         ],
-        "reference": {**REFERENCE, "distance": _distance_from_reference(REFERENCE["models"], models, sizes)},
+        "reference": {
+            **REFERENCE,
+            "distance": _distance_from_reference(REFERENCE["models"], models, sizes),
+            "class_p_value": exact_mcnemar_p(REFERENCE["confusion_matrix"][0][1], REFERENCE["confusion_matrix"][1][0]),
+        },
         "class_errors": {
             "cars_as_cats": cars_as_cats,
             "cats_as_cars": cats_as_cars,
@@ -197,16 +207,21 @@ def _paired_by_seed(first: dict, second: dict) -> dict:
 
 def _distance_from_reference(reference: dict, models: dict, sizes: dict) -> dict:
     """How far each reference accuracy lies from this run's mean over the seeds, in standard deviations of the
-    difference: the seed spread, plus the binomial spread of each report's own split (the two splits differ)."""
+    difference. Validation adds to the seed spread the binomial spread of each report's own split of images; training
+    accuracy is measured on the images the model was fitted to, so it has the seed spread alone."""
     distances = {}
     for name, numbers in reference.items():
         if name not in models:
             continue
-        distances[name] = {}
-        for split in ("train", "val"):
-            mean, seed_sd = models[name][f"seed_{split}_acc"]["mean"], models[name][f"seed_{split}_acc"]["std"]
-            ours, theirs = _binomial_sd(mean, sizes[split]), _binomial_sd(numbers[f"{split}_acc"], sizes[split])
-            distances[name][split] = (numbers[f"{split}_acc"] - mean) / math.sqrt(seed_sd**2 + ours**2 + theirs**2)
+        seeds = {split: models[name][f"seed_{split}_acc"] for split in ("train", "val")}
+        ours, theirs = seeds["val"]["mean"], numbers["val_acc"]
+        val_sd = math.sqrt(
+            seeds["val"]["std"] ** 2 + _binomial_sd(ours, sizes["val"]) ** 2 + _binomial_sd(theirs, sizes["val"]) ** 2
+        )
+        distances[name] = {
+            "train": (numbers["train_acc"] - seeds["train"]["mean"]) / seeds["train"]["std"],
+            "val": (theirs - ours) / val_sd,
+        }
     return distances
 
 

@@ -208,7 +208,7 @@ def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
         number = numbering.place("Figure", label)
         alt = re.sub(r"[`$*\\]", "", caption.split(". ")[0])
         # The line break ends the caption's paragraph: Jinja drops the one after {% endcall %}.
-        return f"![{alt}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*\n"
+        return f"\n\n![{alt}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*\n"
 
     environment.globals.update(
         figure=figure,
@@ -278,6 +278,8 @@ def markdown_to_html(source: str) -> str:
     # Two narrow figures in a row are set side by side.
     narrow = r'<figure data-inches="([0-3]\.\d\d)">.*?</figure>'
     rendered = re.sub(f"({narrow})\\s*({narrow})", r'<div class="pair">\1\3</div>', rendered, flags=re.DOTALL)
+    if "<img" in re.sub(r"<figure.*?</figure>", "", rendered, flags=re.DOTALL):
+        raise ValueError("an image of the report is not a figure with its caption: put a blank line before it")
     caption = r"<p><em>(Table \d+\..*?)</em></p>"
     return re.sub(caption, r'<p class="caption">\1</p>', rendered, flags=re.DOTALL)
 

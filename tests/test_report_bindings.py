@@ -75,6 +75,9 @@ MUST_QUOTE = [
 AGGREGATE_SENTENCES = {
     # The largest difference between the two trainers over all configurations, in section 1.3: a maximum over all.
     r"over all \w+ pairs the largest difference is": "the maximum over all configurations",
+    # How far the reference's accuracies lie from this run's, in (g) and appendix D: maxima over all configurations.
+    r"its accuracies lie within": "the largest distance over all configurations",
+    r"The training accuracies lie up to": "the largest training distance over all configurations",
 }
 
 # ---------------------------------------------------------------------------------------------------------------

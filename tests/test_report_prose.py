@@ -203,6 +203,9 @@ def test_report_facts_on_a_hand_made_run():
             "highest_without": 0.55,
             "seeds_all_ahead": 2,
             "sign_test_p": 0.25,
+            # Both runs with momentum above the one without at a seed: 2 of the C(3, 2) = 3 orders if exchangeable.
+            "ordered_chance": 1 / 3,
+            "exchangeable_p": 1 / 9,
         }
     )
     # Model 3 against Model 2, seed by seed: training 0.85 < 0.9 and 0.95 > 0.8, validation 0.75 > 0.7 and
@@ -231,13 +234,13 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     reference = facts["reference"]
     assert {key: reference[key] for key in REFERENCE} == REFERENCE
     assert set(reference["distance"]) == {"Model 1", "Model 2", "Model 3", "Model 4"}, "Model 5 is not in this run"
-    # Model 1's training accuracy: the reference's 0.897 against seeds 0.6 and 0.7 on 10 training images.
-    mean, seed_sd = 0.65, 0.1 / math.sqrt(2)
-    ours, theirs = math.sqrt(mean * (1 - mean) / 10), math.sqrt(0.897 * 0.103 / 10)
-    expected = (0.897 - mean) / math.sqrt(seed_sd**2 + ours**2 + theirs**2)
-    assert reference["distance"]["Model 1"]["train"] == pytest.approx(expected)
+    # Model 1's training accuracy: the reference's 0.897 against seeds 0.6 and 0.7, in seed standard deviations
+    # alone, since a training accuracy is measured on the images the model was fitted to.
+    assert reference["distance"]["Model 1"]["train"] == pytest.approx((0.897 - 0.65) / (0.1 / math.sqrt(2)))
     # Its validation accuracy, 0.885 in the reference, against 0.5 and 0.55 on 100 validation images.
     mean, seed_sd = 0.525, 0.05 / math.sqrt(2)
     ours, theirs = math.sqrt(mean * (1 - mean) / 100), math.sqrt(0.885 * 0.115 / 100)
     expected = (0.885 - mean) / math.sqrt(seed_sd**2 + ours**2 + theirs**2)
     assert reference["distance"]["Model 1"]["val"] == pytest.approx(expected)
+    # The reference's 87 cars taken for cats and 79 cats for cars: two-sided, 2 · P(X <= 79), X ~ Binomial(166, 1/2).
+    assert reference["class_p_value"] == pytest.approx(2 * sum(math.comb(166, k) for k in range(80)) / 2**166)
