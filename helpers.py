@@ -711,7 +711,7 @@ def _finish(fig: Figure, path: SavePath) -> Figure:
     fig.tight_layout()  # again, as a legend placed below its axes moves up when the first pass shrinks them
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110, metadata={"Software": None})
+        fig.savefig(path, dpi=200, metadata={"Software": None})
     return fig
 
 
