@@ -819,11 +819,8 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
     """Validation accuracy after each epoch, zoomed past the first epochs; the selected model's curve drawn thick."""
     fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy (zoomed)", selected_name)
-    settled = [
-        value
-        for model in models
-        for value in model["sgd"]["val_acc_per_epoch"][len(model["sgd"]["val_acc_per_epoch"]) // 6 :]
-    ]
+    curves = [model["sgd"]["val_acc_per_epoch"] for model in models]
+    settled = [value for values in curves for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
     return _finish(fig, path)
@@ -850,7 +847,8 @@ def plot_selected_accuracy(selected: dict, path: SavePath = None) -> Figure:
     fig, axis = plt.subplots(figsize=(3.6, 3.0))
     ticks = []
     for x, (split, name) in enumerate((("train", "train\n(no interval)"), ("val", "validation"), ("test", "test"))):
-        value, error, text = selected[f"{split}_acc"], None, f"{selected[f'{split}_acc']:.3f}"
+        value = selected[f"{split}_acc"]
+        error, text = None, f"{value:.3f}"
         if split != "train":  # the model was fitted on the training images: an interval there would mislead
             low, high = selected[f"{split}_acc_ci"]
             error, text = [[value - low], [high - value]], f"{text}\n[{low:.3f},\n{high:.3f}]"

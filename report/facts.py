@@ -88,7 +88,6 @@ def report_facts(results: dict) -> dict:
     settings, sizes = results["settings"], results["data"]["sizes"]
     steps = settings["epochs"] * math.ceil(sizes["train"] / settings["batch_size"])
     seeds = {model["name"]: model for model in results["seed_study"]["models"]}
-    selected = results["selected"]["name"]
     models = {}
     for model in results["models"]:
         name, losses, val_curve = model["name"], model["sgd"]["train_loss"], model["sgd"]["val_acc_per_epoch"]
@@ -120,9 +119,6 @@ def report_facts(results: dict) -> dict:
             **test,
             "holm_p": holm_p,
             "all_pairs_p": min(1.0, test["p_value"] * pairs_of_models),
-            "seeds_ahead": sum(
-                s > o for s, o in zip(seeds[selected]["val_acc"], seeds[test["name"]]["val_acc"], strict=True)
-            ),
         }
         for test, holm_p in zip(results["paired_tests"], adjusted, strict=True)
     ]
@@ -134,7 +130,6 @@ def report_facts(results: dict) -> dict:
     (_, cars_as_cats), (cats_as_cars, _) = results["selected"]["confusion_matrix"]
     return {
         "steps": steps,
-        "steps_per_epoch": math.ceil(sizes["train"] / settings["batch_size"]),
         "training_images": sizes["train"] + sizes["val"],
         "last_batch": sizes["train"] % settings["batch_size"] or settings["batch_size"],
         "test_images_ahead_of_reference": round(

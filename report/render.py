@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import html
 import json
 import os
@@ -187,10 +188,11 @@ def _one_paragraph(text: str) -> str:
     return " ".join(line.strip() for line in text.strip().splitlines())
 
 
-def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
-    """The template's Jinja environment: number filters, and figures and tables that number themselves."""
+@functools.cache
+def _environment(folder: Path) -> jinja2.Environment:
+    """The Jinja environment of the templates in `folder`, made once: it compiles each template once, too."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE),
+        loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         extensions=["jinja2.ext.do"],
         trim_blocks=True,
@@ -200,6 +202,11 @@ def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
     environment.filters.update(
         d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words, g=plain
     )
+    return environment
+
+
+def _numbered(numbering: Numbering, figures: str) -> dict[str, Callable]:
+    """What the template calls to place and refer to figures and tables, which number themselves in `numbering`."""
 
     def figure(label: str, caller: Callable[[], str]) -> str:
         if not (FIGURES / f"{label}.png").is_file():
@@ -207,16 +214,15 @@ def _environment(numbering: Numbering, figures: str) -> jinja2.Environment:
         caption = _one_paragraph(caller())
         number = numbering.place("Figure", label)
         alt = re.sub(r"[`$*\\]", "", caption.split(". ")[0])
-        # The line break ends the caption's paragraph: Jinja drops the one after {% endcall %}.
+        # Blank lines make the image and the caption paragraphs of their own: Jinja drops the newlines around tags.
         return f"\n\n![{alt}]({figures}/{label}.png)\n\n*Figure {number}. {caption}*\n"
 
-    environment.globals.update(
-        figure=figure,
-        table=lambda label, caller: f"*Table {numbering.place('Table', label)}. {_one_paragraph(caller())}*\n",
-        fig=lambda *labels: numbering.refer("Figure", labels),
-        tab=lambda *labels: numbering.refer("Table", labels),
-    )
-    return environment
+    return {
+        "figure": figure,
+        "table": lambda label, caller: f"*Table {numbering.place('Table', label)}. {_one_paragraph(caller())}*\n",
+        "fig": lambda *labels: numbering.refer("Figure", labels),
+        "tab": lambda *labels: numbering.refer("Table", labels),
+    }
 
 
 def report_markdown(figures: str = "../figures", template: str = TEMPLATE) -> str:
@@ -234,10 +240,10 @@ def render_markdown(results: dict, checks: dict, figures: str = "../figures", te
         "bp": checks,
         "models": {m["name"]: m for m in results["models"]},
     }
+    compiled = _environment(HERE).get_template(template)
     first = Numbering()
-    _environment(first, figures).get_template(template).render(**values)
-    final = Numbering(first.placed)
-    text = _environment(final, figures).get_template(template).render(**values)
+    compiled.render(**values, **_numbered(first, figures))
+    text = compiled.render(**values, **_numbered(Numbering(first.placed), figures))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
@@ -265,16 +271,15 @@ def markdown_to_html(source: str) -> str:
     rendered = re.sub(r"(\$[^$\n]+\$)([,.;:])", r'<span class="nobr">\1\2</span>', rendered)
 
     def embedded(match: re.Match) -> str:
-        path = REPO / "figures" / Path(html.unescape(match.group(1))).name
-        png = path.read_bytes()
+        png = (FIGURES / Path(html.unescape(match.group(1))).name).read_bytes()
         # Printed at the size it was drawn, so that its text keeps its size: pixels over the PNG's own resolution.
         width = int.from_bytes(png[16:20], "big") / png_dpi(png)
         data = base64.b64encode(png).decode()
         image = f'<img src="data:image/png;base64,{data}" alt="{match.group(2)}" style="width: {width:.2f}in">'
-        return f'<figure data-inches="{width:.2f}">{image}<figcaption>{match.group(3)}'
+        return f'<figure data-inches="{width:.2f}">{image}<figcaption>{match.group(3)}</figcaption></figure>'
 
     figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
-    rendered = re.sub(figure, lambda m: embedded(m) + "</figcaption></figure>", rendered, flags=re.DOTALL)
+    rendered = re.sub(figure, embedded, rendered, flags=re.DOTALL)
     # Two narrow figures in a row are set side by side.
     narrow = r'<figure data-inches="([0-3]\.\d\d)">.*?</figure>'
     rendered = re.sub(f"({narrow})\\s*({narrow})", r'<div class="pair">\1\3</div>', rendered, flags=re.DOTALL)

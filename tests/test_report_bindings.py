@@ -33,7 +33,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from report import render as render_module
@@ -81,48 +80,19 @@ AGGREGATE_SENTENCES = {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
-# Rendering, fast: jinja compiles the template on every render_markdown call; a bytecode cache skips that.
+# Rendering: render.py compiles each template once, so a sweep of every leaf takes seconds
 # ---------------------------------------------------------------------------------------------------------------
-
-
-class MemoryBytecodeCache(jinja2.BytecodeCache):
-    """Compiled templates kept in memory, keyed by jinja on the template's file name and checked on its source."""
-
-    def __init__(self) -> None:
-        self.stored: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        if bucket.key in self.stored:
-            bucket.bytecode_from_string(self.stored[bucket.key])
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self.stored[bucket.key] = bucket.bytecode_to_string()
 
 
 @pytest.fixture(scope="module")
 def fast_render(tmp_path_factory):
-    """render.render_markdown, its templates compiled once: (results, checks) -> Markdown.
-
-    It renders a snapshot of the templates taken when the module starts, so that every render of the sweep fills
-    the same template even while someone edits report/.
-    """
+    """render.render_markdown over a snapshot of the templates taken when the module starts, so that every render of
+    the sweep fills the same template even while someone edits report/: (results, checks) -> Markdown."""
     snapshot = tmp_path_factory.mktemp("templates")
     for template in render_module.HERE.glob("*.md"):
         shutil.copy(template, snapshot / template.name)
-    cache = MemoryBytecodeCache()
-    original = render_module._environment
-
-    def cached_environment(numbering, figures):
-        environment = original(numbering, figures)
-        environment.bytecode_cache = cache
-        return environment
-
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(render_module, "HERE", snapshot)
-        uncached = render_module.render_markdown(RESULTS, CHECKS)
-        patch.setattr(render_module, "_environment", cached_environment)
-        for _ in ("compiled and stored", "loaded from the cache"):
-            assert render_module.render_markdown(RESULTS, CHECKS) == uncached, "the cache changed the rendering"
         yield render_module.render_markdown
 
 
