@@ -7,12 +7,9 @@ import copy
 import hashlib
 import json
 import math
-import multiprocessing
 import os
-import statistics
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,22 +21,27 @@ from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
-# First, before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
+# The analysis's records, which the plots of the selection and of the seed study draw.
+from analysis import Model, Selection
+
+# Before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
 from numerics import NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
 
-# The study's settings, written once: the notebooks, the benchmarks and the tests read them from here.
-SEED = 42
-CLASSES = ("automobile", "cat")
-EPOCHS = 30
-BATCH_SIZE = 256
-CONFIGS = (
-    {"name": "Model 1", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0},
-    {"name": "Model 2", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01},
-    {"name": "Model 3", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.0},
-    {"name": "Model 4", "lr": 0.01, "momentum": 0.85, "weight_decay": 0.01},
-    {"name": "Model 5", "lr": 0.05, "momentum": 0.85, "weight_decay": 0.01},
+# The study's settings (settings.py), re-exported for the notebooks.
+from settings import (  # noqa: F401
+    BATCH_SIZE,
+    CLASSES,
+    COMPARISONS,
+    CONFIGS,
+    COURSE_EPOCHS,
+    EPOCHS,
+    IMAGE_SIZE,
+    MARK_EVERY,
+    SECOND_SEED_CONFIG,
+    SEED,
+    STUDY_SEEDS,
 )
-STUDY_SEEDS = (SEED, 1, 2, 3, 4)  # the seed study's seeds; the second also repeats the exactness check
+
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_PER_CLASS = 5000
 TEST_PER_CLASS = 1000
@@ -67,7 +69,7 @@ def load_cifar2(
     root: str | os.PathLike | None = None,
     *,
     classes: Sequence[str] = CLASSES,
-    size: int = 16,
+    size: int = IMAGE_SIZE,
     n_val: int = 1000,
     seed: int = SEED,
     download: bool = True,
@@ -253,7 +255,7 @@ class MyMLP(MyNet):
     """The project's classifier: 768 → 128 → 32 → 2, ReLU after each hidden layer, logits out (no softmax)."""
 
     def __init__(self) -> None:
-        super().__init__([768, 128, 32, 2], ["relu", "relu", "identity"])
+        super().__init__([3 * IMAGE_SIZE**2, 128, 32, 2], ["relu", "relu", "identity"])
 
 
 # --- Backpropagation and gradient check ------------------------------------------------------------------------------
@@ -295,6 +297,11 @@ def _check_backprop_inputs(model: nn.Module, y_true: Tensor, y_pred: Tensor) -> 
         fits = False
     if not fits:
         raise ValueError(f"y_true has shape {tuple(y_true.shape)}, expected {expected} or one that broadcasts to it")
+
+
+# Central differences in float64 with this step, and the relative error per layer they must stay under.
+GRADIENT_CHECK_EPS = 1e-6
+GRADIENT_CHECK_TOLERANCE = 1e-6
 
 
 def sum_squared_error(y_true: Tensor, y_pred: Tensor) -> Tensor:
@@ -356,8 +363,8 @@ def gradient_check(
     x: Tensor,
     y_true: Tensor,
     backprop: Callable[[nn.Module, Tensor, Tensor], None] = backpropagation,
-    eps: float = 1e-6,
-    tolerance: float = 1e-6,
+    eps: float = GRADIENT_CHECK_EPS,
+    tolerance: float = GRADIENT_CHECK_TOLERANCE,
 ) -> GradientCheck:
     """Compare `backprop` with central finite differences in float64 on every weight and bias."""
     # The caches may hold autograd-tracked tensors, which deepcopy refuses: start the copy with empty ones.
@@ -510,50 +517,6 @@ def _run_epochs(
     return epoch_losses
 
 
-# --- Evaluation ----------------------------------------------
-
-
-def predictions(model: nn.Module, loader: TensorLoader) -> tuple[Tensor, Tensor]:
-    """Predicted and true labels over a whole loader."""
-    model.eval()
-    with torch.no_grad():
-        predicted, true = zip(*[(model(inputs).argmax(dim=1), targets) for inputs, targets in loader], strict=True)
-    return torch.cat(predicted), torch.cat(true)
-
-
-def accuracy(model: nn.Module, loader: TensorLoader) -> float:
-    """Fraction of correctly classified samples."""
-    predicted, true = predictions(model, loader)
-    return (predicted == true).double().mean().item()
-
-
-def confusion_matrix(model: nn.Module, loader: TensorLoader, n_classes: int = 2) -> Tensor:
-    """Counts with rows = true class and columns = predicted class."""
-    predicted, true = predictions(model, loader)
-    return torch.bincount(true * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
-
-
-# --- The study: every configuration trained with torch.optim.SGD and by hand, under several seeds, in parallel -----
-
-MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
-
-
-@dataclass(frozen=True)
-class Training:
-    """One training of the study: a configuration, a trainer ('sgd' or 'manual') and a seed."""
-
-    config: dict
-    trainer: str = "sgd"
-    seed: int = SEED
-    n_epochs: int = EPOCHS
-    batch_size: int = BATCH_SIZE
-
-    @property
-    def key(self) -> tuple[str, str, int]:
-        """(model name, trainer, seed): how the study looks a training up."""
-        return self.config["name"], self.trainer, self.seed
-
-
 def sgd_settings(config: dict) -> dict:
     """The learning rate, momentum and weight decay of a configuration, as torch.optim.SGD takes them."""
     return {key: config[key] for key in ("lr", "momentum", "weight_decay")}
@@ -589,98 +552,27 @@ def train_config(
     return {"train_loss": losses, "train_acc": train_acc, "val_acc": val_acc[-1], "val_acc_per_epoch": val_acc}, model
 
 
-def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
-    """Every configuration with both trainers at SEED, the fourth again with both at the second seed, and every
-    configuration with torch.optim.SGD at the other seeds: each training once."""
-    trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
-    trainings += [Training(CONFIGS[3], trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
-    trainings += [Training(config, "sgd", seed) for seed in STUDY_SEEDS[1:] for config in CONFIGS]
-    unique = {training.key: training for training in trainings}
-    return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
+# --- Evaluation ----------------------------------------------
 
 
-def run_trainings(trainings: Sequence[Training], data: Cifar2, workers: int | None = None) -> dict[tuple, tuple]:
-    """Run independent trainings in `workers` processes of one thread each (default: one per core, at most
-    MAX_WORKERS; 1: here, without processes). Return {key: (run record, final parameters)}, printing a line per
-    training in the order given, so that nothing depends on the number of workers or on which one finishes first."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(workers or min(cores, MAX_WORKERS), len(trainings))
-    if workers == 1:
-        return {t.key: _progress(i, trainings, lambda t=t: _train(t, data)) for i, t in enumerate(trainings)}
-    spawn = multiprocessing.get_context("spawn")  # the start method of macOS and Windows, and so of every platform
-    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(data,))
-    try:
-        futures = [pool.submit(_train, training) for training in trainings]
-        return {t.key: _progress(i, trainings, futures[i].result) for i, t in enumerate(trainings)}
-    finally:
-        pool.shutdown(cancel_futures=True)  # after a failure, nothing more starts
+def predictions(model: nn.Module, loader: TensorLoader) -> tuple[Tensor, Tensor]:
+    """Predicted and true labels over a whole loader."""
+    model.eval()
+    with torch.no_grad():
+        predicted, true = zip(*[(model(inputs).argmax(dim=1), targets) for inputs, targets in loader], strict=True)
+    return torch.cat(predicted), torch.cat(true)
 
 
-def _progress(index: int, trainings: Sequence[Training], result: Callable[[], tuple]) -> tuple:
-    """Wait for one training's result and print its line; a failure names the training."""
-    try:
-        run, parameters = result()
-    except Exception as error:
-        raise RuntimeError(
-            f"training {index + 1} of {len(trainings)}, {trainings[index].key}, failed: {error}"
-        ) from error
-    name, trainer, seed = trainings[index].key
-    loss, val_acc = run["train_loss"][-1], run["val_acc"]
-    print(f"[{index + 1}/{len(trainings)}] {name}, {trainer}, seed {seed}: loss {loss:.4f}, val acc {val_acc:.3f}")
-    return run, parameters
+def accuracy(model: nn.Module, loader: TensorLoader) -> float:
+    """Fraction of correctly classified samples."""
+    predicted, true = predictions(model, loader)
+    return (predicted == true).double().mean().item()
 
 
-_worker_data: Cifar2 | None = None  # a worker process's copy of the data, set once when it starts
-
-
-def _start_worker(data: Cifar2) -> None:
-    """Set a worker process up: one thread (1 and 2 threads give the same bits in the pinned mode) and the data."""
-    global _worker_data
-    torch.set_num_threads(1)
-    _worker_data = data
-
-
-def _train(t: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Tensor]]:
-    """One training (on the worker's data when none is given): its run record and its final parameters."""
-    run, model = train_config(t.config, data or _worker_data, t.trainer, t.n_epochs, t.batch_size, t.seed)
-    return run, model.state_dict()
-
-
-def trained_model(parameters: dict[str, Tensor]) -> MyMLP:
-    """A MyMLP holding a training's final parameters."""
-    model = MyMLP()
-    model.load_state_dict(parameters)
-    return model
-
-
-def compare_runs(config: dict, runs: dict[tuple, tuple], seed: int = SEED) -> dict:
-    """One configuration's record: its torch.optim.SGD and manual runs at `seed` and their largest differences."""
-    (sgd, sgd_parameters), (manual, manual_parameters) = (runs[config["name"], t, seed] for t in ("sgd", "manual"))
-    parameters = [(sgd_parameters[name], manual_parameters[name]) for name in sgd_parameters]
-    losses = list(zip(sgd["train_loss"], manual["train_loss"], strict=True))
-    record = {**config, "sgd": sgd, "manual": manual}
-    record["max_param_diff"] = max((p - q).abs().max().item() for p, q in parameters)
-    record["max_loss_diff"] = max(abs(p - q) for p, q in losses)
-    record["bitwise_identical"] = all(torch.equal(p, q) for p, q in parameters) and all(p == q for p, q in losses)
-    return record
-
-
-def seed_study(runs: dict[tuple, tuple]) -> dict:
-    """Each configuration's torch.optim.SGD runs at every seed of STUDY_SEEDS, and at how many seeds it won."""
-    by_seed = {config["name"]: [runs[config["name"], "sgd", seed][0] for seed in STUDY_SEEDS] for config in CONFIGS}
-    # A model wins a seed when no other model has a higher validation accuracy at that seed: ties all win.
-    best = [max(seeds[i]["val_acc"] for seeds in by_seed.values()) for i in range(len(STUDY_SEEDS))]
-    models = [
-        {
-            "name": name,
-            "val_acc": [run["val_acc"] for run in seeds],
-            "train_acc": [run["train_acc"] for run in seeds],
-            "final_train_loss": [run["train_loss"][-1] for run in seeds],
-            "wins": sum(run["val_acc"] == top for run, top in zip(seeds, best, strict=True)),
-        }
-        for name, seeds in by_seed.items()
-    ]
-    return {"seeds": list(STUDY_SEEDS), "models": models}
+def confusion_matrix(model: nn.Module, loader: TensorLoader, n_classes: int = 2) -> Tensor:
+    """Counts with rows = true class and columns = predicted class."""
+    predicted, true = predictions(model, loader)
+    return torch.bincount(true * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
 
 
 # --- Plots: each returns its Figure and saves it when given a path ---------------------------------------------------
@@ -817,12 +709,27 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 
 
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
-    """Validation accuracy after each epoch, zoomed past the first epochs; the selected model's curve drawn thick."""
-    fig, axis = _plot_per_epoch(models, "val_acc_per_epoch", "validation accuracy (zoomed)", selected_name)
-    curves = [model["sgd"]["val_acc_per_epoch"] for model in models]
-    settled = [value for values in curves for value in values[len(values) // 6 :]]
+    """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
+    epochs; the selected model's panel says so."""
+    curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
+    settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
+    n_rows = math.ceil(len(models) / 3)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.2 * n_rows), sharex=True, sharey=True, squeeze=False)
+    for axis, (name, values) in zip(axes.flatten(), curves.items(), strict=False):
+        epochs = range(1, len(values) + 1)
+        for other in curves.values():
+            axis.plot(epochs, other, color="#C8C8C8", lw=1)
+        axis.plot(epochs, values, color="black", lw=2, marker="o", ms=4, markevery=MARK_EVERY)
+        axis.set_title(f"{name} (selected)" if name == selected_name else name)
+        axis.grid(axis="y", color="#EEEEEE")
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
+    for spare in axes.flatten()[len(models) :]:
+        spare.axis("off")
+    for row in axes:
+        row[0].set_ylabel("validation accuracy\n(zoomed)")
+    for axis in axes[-1]:
+        axis.set_xlabel("epoch")
     return _finish(fig, path)
 
 
@@ -836,22 +743,28 @@ def _plot_per_epoch(models: list[dict], key: str, ylabel: str, selected_name: st
         settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
         label = f"{model['name']}{' (selected)' if selected else ''} ({settings})"
         epochs = range(1, len(values) + 1)
-        axis.plot(epochs, values, label=label, markevery=(index, 5), lw=3 if selected else 1.5, ms=7, **style)
+        axis.plot(epochs, values, label=label, markevery=(index, MARK_EVERY), lw=3 if selected else 1.5, ms=7, **style)
     axis.set(xlabel="epoch", ylabel=ylabel)
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.17), handlelength=4)
     return fig, axis
 
 
-def plot_selected_accuracy(selected: dict, path: SavePath = None) -> Figure:
-    """The selected model's accuracy: validation and test with their 95% Wilson intervals, train bare."""
+def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figure:
+    """The selected model's accuracy: validation and test with their Wilson intervals, train bare."""
     fig, axis = plt.subplots(figsize=(3.6, 3.0))
-    ticks = []
-    for x, (split, name) in enumerate((("train", "train\n(no interval)"), ("val", "validation"), ("test", "test"))):
-        value = selected[f"{split}_acc"]
+    model, ticks = selection.model, []
+    splits = (
+        ("train", "train\n(no interval)", model.train_acc, None),
+        ("val", "validation", model.val_acc, model.val_interval),
+        ("test", "test", selection.test_acc, selection.test_interval),
+    )
+    for x, (split, name, value, interval) in enumerate(splits):
         error, text = None, f"{value:.3f}"
-        if split != "train":  # the model was fitted on the training images: an interval there would mislead
-            low, high = selected[f"{split}_acc_ci"]
-            error, text = [[value - low], [high - value]], f"{text}\n[{low:.3f},\n{high:.3f}]"
+        if interval is not None:  # none in training: the model was fitted on those images
+            error, text = (
+                [[value - interval.low], [interval.high - value]],
+                f"{text}\n[{interval.low:.3f},\n{interval.high:.3f}]",
+            )
         axis.errorbar(x, value, error, fmt="os"[x > 0], ms=9, capsize=6, color="black", mfc=SPLIT_COLORS[split])
         ticks.append(f"{name}\n{text}")
     axis.set_xticks(range(3), ticks)
@@ -875,21 +788,20 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: Sequence[str], title
     return _finish(fig, path)
 
 
-def plot_seed_study(study: dict, selected_name: str, path: SavePath = None) -> Figure:
+def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePath = None) -> Figure:
     """Each seed's validation accuracy per model as dots, the main run (first seed) ringed, and the mean ± std."""
     fig, axis = plt.subplots(figsize=(7.5, 3.1))
     names = []
-    for index, model in enumerate(study["models"]):
-        style, values = MODEL_STYLES[index % len(MODEL_STYLES)], model["val_acc"]
+    for index, model in enumerate(models):
+        style, values, spread = MODEL_STYLES[index % len(MODEL_STYLES)], model.val_acc_by_seed, model.seed_val_acc
         offsets = index + np.linspace(-0.3, 0.1, len(values))
         axis.scatter(offsets, values, color=style["color"], marker=style["marker"], edgecolor="black", lw=0.5, zorder=3)
-        main = f"seed {study['seeds'][0]}: the main run" if index == 0 else "_"
+        main = f"seed {seeds[0]}: the main run" if index == 0 else "_"
         axis.scatter(offsets[0], values[0], s=120, facecolor="none", edgecolor="black", lw=1.5, label=main)
-        mean, std = statistics.mean(values), statistics.stdev(values)
         label = "mean ± std (under each name)" if index == 0 else "_"
-        axis.errorbar(index + 0.3, mean, yerr=std, fmt="_", color="black", ms=14, capsize=4, label=label)
-        chosen = "\n(selected)" if model["name"] == selected_name else ""
-        names.append(f"{model['name']}\n{mean:.3f} ± {std:.3f}{chosen}")
+        axis.errorbar(index + 0.3, spread.mean, yerr=spread.std, fmt="_", color="black", ms=14, capsize=4, label=label)
+        chosen = "\n(selected)" if model.selected else ""
+        names.append(f"{model.name}\n{spread.mean:.3f} ± {spread.std:.3f}{chosen}")
     axis.set_xticks(range(len(names)), names)
     axis.set(ylabel="validation accuracy, last epoch")
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.27))

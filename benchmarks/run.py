@@ -1,22 +1,19 @@
-"""Measure every performance target (README, Performance) side by side and print the measurements and their ratios.
+"""Measure every performance target (README, Performance) side by side, print the measurements and their ratios, and
+write what it printed to benchmarks/results.txt.
 
-Run from the repository root, with CIFAR10_ROOT pointing at the data:
+    python benchmarks/run.py [--only NAME ...] [--repeats N] [--epochs N] [--out FILE]
 
-    python benchmarks/run.py [--only NAME ...] [--repeats N] [--epochs N]
+Run from the repository root, with CIFAR10_ROOT pointing at the data. It prints first the machine (CPU model, usable
+cores, torch's version and threads, MKL's numerics mode), the command and the targets it runs. Each target times the
+project's way and a reference way alternately, `--repeats` times, and prints the median of each, their ratio and the
+target, PASS or MISS. The targets that compare processes (pool, scaling, price, pinning, notebook) run every
+measurement in a fresh process (benchmarks/study_once.py for the whole study, benchmarks/train_once.py for one
+training, project1.ipynb in a fresh kernel), print every pair and judge the median of the per-pair ratios. `memory`
+and `notebook` also print peak resident memory. `--epochs` shortens every training but the notebook's.
 
-Targets: data, train, manual, backprop, study, pool, scaling, price, pinning, memory, notebook (all by default).
-
-It prints first the machine: the CPU model, the usable cores, torch's version and threads and MKL's numerics mode.
-Then each target times the project's way and a reference way alternately, `--repeats` times, and prints a line with
-the median of each, their ratio and the target, PASS or MISS. The targets that compare processes (pool, scaling, price,
-pinning) run every measurement in a fresh process, `python -m benchmarks.study_once` for the whole study and
-`python -m benchmarks.train_once` for one training; they print every pair and judge the median of the per-pair ratios.
-`memory` runs the study once with the pool and prints the peak resident memory of its main process and of all its
-processes together. `--epochs` shortens every training for a quick look; the notebook target runs project1.ipynb as
-it stands, with its own epochs, and its bare loops match it.
-
-It asserts nothing timed and always exits 0: a slow machine gives MISS lines, and a target that cannot run prints an
-ERROR line while the others still run.
+At the end, everything printed replaces the content of FILE (default benchmarks/results.txt, committed): the file
+holds one run, its command and its targets; an interrupted run writes nothing. Nothing timed is asserted and the exit
+status is 0: a slow machine gives MISS lines, and a target that cannot run prints an ERROR line.
 """
 
 from __future__ import annotations
@@ -27,6 +24,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -44,8 +42,10 @@ sys.path.insert(0, str(REPO))
 
 import helpers as h  # noqa: E402
 from numerics import PINNED_MKL_MODE  # noqa: E402
+from study import MAX_WORKERS, run_trainings, study_trainings  # noqa: E402
 
 SIDE = " " * 22  # the indent of the lines that explain the line above them, under the targets' names
+RESULTS = REPO / "benchmarks" / "results.txt"
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class Way:
-    """One side of a comparison between processes: a short label and how to run it once (returns the child's JSON)."""
+    """One side of a comparison: a short label and how to run it once (returns a dict with its "seconds", and, from a
+    child process, its numerics)."""
 
     label: str
     run: Callable[[], dict]
@@ -79,7 +80,7 @@ def cpu_model() -> str:
 
 
 def usable_cores() -> list[int]:
-    """The cores this process may run on, as helpers.run_trainings counts them (every core where the OS cannot say)."""
+    """The cores this process may run on, as study.run_trainings counts them (every core where the OS cannot say)."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))
@@ -100,11 +101,8 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
 
 def side_by_side(ours: Callable[[], object], reference: Callable[[], object], repeats: int) -> tuple[float, float]:
     """Medians of both, timed alternately so that both see the same machine load."""
-    ours_times, reference_times = [], []
-    for _ in range(repeats):
-        ours_times.append(median_seconds(ours, 1))
-        reference_times.append(median_seconds(reference, 1))
-    return statistics.median(ours_times), statistics.median(reference_times)
+    pairs = [(median_seconds(ours, 1), median_seconds(reference, 1)) for _ in range(repeats)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 def report(
@@ -157,38 +155,29 @@ def training_way(label: str, settings: Settings, config_index: int, mkl_cbwr: st
     return Way(label, lambda: run_module("train_once", *arguments, environment={"MKL_CBWR": mkl_cbwr}))
 
 
-def time_pairs(first: Way, second: Way, repeats: int) -> list[tuple[dict, dict]]:
-    """Run the two ways alternately, `repeats` pairs, and print each pair as it ends: back to back, the two runs of a
-    pair see nearly the same machine load, so their ratio is steadier than either time."""
+def compare(
+    heading: str, name: str, ways: tuple[Way, Way], repeats: int, target: str, meets: Callable[[float], bool] | None
+) -> None:
+    """Print the heading, run the two ways alternately, `repeats` pairs, printing each pair as it ends, then the line
+    of the comparison: each way's median time and the median of the per-pair ratios (judged by `meets`, unless None),
+    and what each way's first child reported of its numerics. Back to back, the two runs of a pair see nearly the same
+    machine load, so their ratio is steadier than either time."""
+    print(heading, flush=True)
+    first, second = ways
     pairs = []
     for index in range(1, repeats + 1):
         pair = first.run(), second.run()
-        first_seconds, second_seconds = (measured["seconds"] for measured in pair)
-        print(
-            f"{SIDE} pair {index}: {first.label} {first_seconds:.3f} s, {second.label} {second_seconds:.3f} s, "
-            f"ratio {first_seconds / second_seconds:.3f}",
-            flush=True,
-        )
+        seconds = [measured["seconds"] for measured in pair]
+        ratio = f"ratio {seconds[0] / seconds[1]:.3f}"
+        print(f"{SIDE} pair {index}: {first.label} {seconds[0]:.3f} s, {second.label} {seconds[1]:.3f} s, {ratio}")
         pairs.append(pair)
-    return pairs
-
-
-def report_pairs(
-    name: str,
-    first: Way,
-    second: Way,
-    pairs: list[tuple[dict, dict]],
-    target: str,
-    meets: Callable[[float], bool] | None,
-) -> None:
-    """The line of a comparison between processes: each way's median time, the median of the per-pair ratios (judged
-    by `meets`, unless None), and what each way's first child reported of its numerics."""
     ratio = statistics.median(a["seconds"] / b["seconds"] for a, b in pairs)
-    first_median, second_median = (statistics.median(pair[side]["seconds"] for pair in pairs) for side in (0, 1))
+    medians = [statistics.median(pair[side]["seconds"] for pair in pairs) for side in (0, 1)]
     passed = meets(ratio) if meets is not None else None
-    report(name, first_median, second_median, target, passed, ratio=ratio, labels=(first.label, second.label))
-    print(f"{SIDE} (median of {len(pairs)} per-pair ratios; {first.label}: {how_it_ran(pairs[0][0])}; ", end="")
-    print(f"{second.label}: {how_it_ran(pairs[0][1])})", flush=True)
+    report(name, *medians, target, passed, ratio=ratio, labels=(first.label, second.label))
+    if all("numerics_mode" in measured for measured in pairs[0]):
+        print(f"{SIDE} (median of {len(pairs)} per-pair ratios; {first.label}: {how_it_ran(pairs[0][0])}; ", end="")
+        print(f"{second.label}: {how_it_ran(pairs[0][1])})", flush=True)
 
 
 def how_it_ran(measured: dict) -> str:
@@ -224,20 +213,15 @@ def bare_loop(data: h.Cifar2, config: dict, n_epochs: int) -> None:
             optimizer.step()
 
 
-def ours_train(data: h.Cifar2, config: dict, n_epochs: int) -> None:
-    """One run of helpers.train with torch.optim.SGD."""
+def ours_train(data: h.Cifar2, config: dict, n_epochs: int, trainer: str = "sgd") -> None:
+    """One run of helpers.train with torch.optim.SGD, or of helpers.train_manual_update ('manual')."""
     torch.manual_seed(h.SEED)
-    model = h.MyMLP()
-    optimizer = torch.optim.SGD(model.parameters(), **h.sgd_settings(config))
-    h.train(n_epochs, optimizer, model, nn.CrossEntropyLoss(), h.make_loader(data.train, h.BATCH_SIZE))
-
-
-def ours_manual(data: h.Cifar2, config: dict, n_epochs: int) -> None:
-    """One run of helpers.train_manual_update."""
-    torch.manual_seed(h.SEED)
-    model = h.MyMLP()
+    model, loss_fn, settings = h.MyMLP(), nn.CrossEntropyLoss(), h.sgd_settings(config)
     loader = h.make_loader(data.train, h.BATCH_SIZE)
-    h.train_manual_update(n_epochs, model, nn.CrossEntropyLoss(), loader, **h.sgd_settings(config))
+    if trainer == "sgd":
+        h.train(n_epochs, torch.optim.SGD(model.parameters(), **settings), model, loss_fn, loader)
+    else:
+        h.train_manual_update(n_epochs, model, loss_fn, loader, **settings)
 
 
 # --- The targets timed in this process -------------------------------------------------------------------------------
@@ -305,7 +289,7 @@ def bench_manual(data: h.Cifar2, settings: Settings) -> None:
     """train_manual_update vs train."""
     config, epochs = h.CONFIGS[3], settings.epochs
     ours, reference = side_by_side(
-        lambda: ours_manual(data, config, epochs), lambda: ours_train(data, config, epochs), settings.repeats
+        lambda: ours_train(data, config, epochs, "manual"), lambda: ours_train(data, config, epochs), settings.repeats
     )
     report("manual vs train", ours, reference, "ratio <= 1.1", ours <= 1.1 * reference)
 
@@ -345,12 +329,12 @@ def bench_backprop(data: h.Cifar2, settings: Settings) -> None:
 
 def bench_study(data: h.Cifar2, settings: Settings) -> None:
     """The five configurations with both trainers, evaluations included, in this process vs ten bare loops."""
-    trainings = h.study_trainings(n_epochs=settings.epochs)[:10]  # every configuration with both trainers at SEED
+    trainings = study_trainings(n_epochs=settings.epochs)[:10]  # every configuration with both trainers at SEED
 
     def study() -> None:
         """The ten trainings through run_trainings in this process, their progress lines kept off the report."""
         with contextlib.redirect_stdout(io.StringIO()):
-            h.run_trainings(trainings, data, workers=1)
+            run_trainings(trainings, data, workers=1)
 
     def ten_bare_loops() -> None:
         """A bare loop per training, with its configuration."""
@@ -366,16 +350,14 @@ def bench_study(data: h.Cifar2, settings: Settings) -> None:
 
 def bench_pool(data: h.Cifar2, settings: Settings) -> None:
     """The whole study with the pool (default workers) vs the same study in one process (workers=1)."""
-    n_trainings = len(h.study_trainings())
-    print(
+    n_trainings = len(study_trainings())
+    heading = (
         f"pool: the whole study, {n_trainings} trainings of {settings.epochs} epochs, with the default workers "
-        f"(one per usable core, at most {h.MAX_WORKERS}: {len(usable_cores())} cores here) vs in one process; "
-        "each run in a fresh process",
-        flush=True,
+        f"(one per usable core, at most {MAX_WORKERS}: {len(usable_cores())} cores here) vs in one process; "
+        "each run in a fresh process"
     )
-    pool, one_process = study_way("pool", settings), study_way("1 process", settings, "--workers", "1")
-    pairs = time_pairs(pool, one_process, settings.repeats)
-    report_pairs(f"pool ({n_trainings} trainings)", pool, one_process, pairs, "ratio <= 0.8", lambda r: r <= 0.8)
+    ways = study_way("pool", settings), study_way("1 process", settings, "--workers", "1")
+    compare(heading, f"pool ({n_trainings} trainings)", ways, settings.repeats, "ratio <= 0.8", lambda r: r <= 0.8)
 
 
 def bench_scaling(data: h.Cifar2, settings: Settings) -> None:
@@ -386,15 +368,11 @@ def bench_scaling(data: h.Cifar2, settings: Settings) -> None:
         return
     # The default workers on each: one core runs every training in its one process with one thread; two cores run a
     # pool of two one-thread workers. The cores are set in the child before torch loads, which fixes its threads.
-    print(
-        f"scaling: the whole study with the default workers on core {cores[0]} vs on cores {cores[0]},{cores[1]}; "
-        "each run in a fresh process",
-        flush=True,
-    )
-    one_core = study_way("1 core", settings, "--cpus", str(cores[0]))
-    two_cores = study_way("2 cores", settings, "--cpus", f"{cores[0]},{cores[1]}")
-    pairs = time_pairs(one_core, two_cores, settings.repeats)
-    report_pairs("scaling 1 vs 2 cores", one_core, two_cores, pairs, "ratio >= 1.6", lambda r: r >= 1.6)
+    both = f"{cores[0]},{cores[1]}"
+    heading = f"scaling: the whole study with the default workers on core {cores[0]} vs on cores {both}; each run in a "
+    heading += "fresh process"
+    ways = study_way("1 core", settings, "--cpus", str(cores[0])), study_way("2 cores", settings, "--cpus", both)
+    compare(heading, "scaling 1 vs 2 cores", ways, settings.repeats, "ratio >= 1.6", lambda r: r >= 1.6)
 
 
 def bench_price(data: h.Cifar2, settings: Settings) -> None:
@@ -402,31 +380,29 @@ def bench_price(data: h.Cifar2, settings: Settings) -> None:
 
     Beside it, unjudged: one training of CONFIGS[4] in the pinned mode vs the fastest, one process each.
     """
-    print(
+    heading = (
         f"price: the whole study pinned ({PINNED_MKL_MODE}) with the pool vs in MKL's fastest mode (AUTO) in one "
-        "process with torch's own threads; each run in a fresh process",
-        flush=True,
+        "process with torch's own threads; each run in a fresh process"
     )
     pinned = study_way("pinned pool", settings, environment={"MKL_CBWR": PINNED_MKL_MODE})
     fastest = study_way("AUTO 1 process", settings, "--workers", "1", environment={"MKL_CBWR": "AUTO"})
-    pairs = time_pairs(pinned, fastest, settings.repeats)
-    report_pairs("price of the pinning", pinned, fastest, pairs, "ratio <= 1.1", lambda r: r <= 1.1)
-
-    print(f"price per training: one training of {h.CONFIGS[4]['name']}, {settings.epochs} epochs, pinned vs AUTO")
-    compatible = training_way(PINNED_MKL_MODE, settings, 4, PINNED_MKL_MODE)
-    auto = training_way("AUTO", settings, 4, "AUTO")
-    pairs = time_pairs(compatible, auto, settings.repeats)
-    report_pairs("price per training", compatible, auto, pairs, "none", None)
+    compare(heading, "price of the pinning", (pinned, fastest), settings.repeats, "ratio <= 1.1", lambda r: r <= 1.1)
+    pinned_vs_auto("price per training", 4, (PINNED_MKL_MODE, "AUTO"), settings, "none", None)
 
 
 def bench_pinning(data: h.Cifar2, settings: Settings) -> None:
     """One training of CONFIGS[3] in the default, pinned mode vs the fastest mode, each in a fresh process."""
-    pinned = training_way("ours", settings, 3, PINNED_MKL_MODE)
-    # The opt-out: MKL picks its fastest kernels and helpers leaves torch's thread count alone.
-    fastest = training_way("reference", settings, 3, "AUTO")
-    print(f"pinning: one training of {h.CONFIGS[3]['name']}, {settings.epochs} epochs, pinned (ours) vs AUTO")
-    pairs = time_pairs(pinned, fastest, settings.repeats)
-    report_pairs("pinned vs fastest", pinned, fastest, pairs, "ratio <= 1.6", lambda r: r <= 1.6)
+    pinned_vs_auto("pinned vs fastest", 3, ("ours", "reference"), settings, "ratio <= 1.6", lambda r: r <= 1.6)
+
+
+def pinned_vs_auto(
+    name: str, index: int, labels: tuple[str, str], settings: Settings, target: str, meets: Callable | None
+) -> None:
+    """One training of CONFIGS[index] in the pinned mode vs in MKL's fastest mode (AUTO, the opt-out, where helpers
+    leaves torch's thread count alone), each in a fresh process."""
+    heading = f"{name}: one training of {h.CONFIGS[index]['name']}, {settings.epochs} epochs, pinned vs AUTO"
+    ways = training_way(labels[0], settings, index, PINNED_MKL_MODE), training_way(labels[1], settings, index, "AUTO")
+    compare(heading, name, ways, settings.repeats, target, meets)
 
 
 # --- Memory ----------------------------------------------------------------------------------------------------------
@@ -451,11 +427,8 @@ def bench_memory(data: h.Cifar2, settings: Settings) -> None:
     report("memory: all processes", total, None, "none (reported)", None, unit="MiB")
     workers_text = ", ".join(f"{peak:.0f}" for peak in worker_peaks) or "-"
     others_text = ", ".join(f"{peak:.0f}" for peak in other_peaks) or "-"
-    print(
-        f"{SIDE} (main {main_peak:.0f} MiB + {len(worker_peaks)} workers {workers_text} MiB + "
-        f"the resource tracker and other children {others_text} MiB)",
-        flush=True,
-    )
+    others = f"the resource tracker and other children {others_text} MiB"
+    print(f"{SIDE} (main {main_peak:.0f} MiB + {len(worker_peaks)} workers {workers_text} MiB + {others})", flush=True)
 
 
 # --- The notebook ----------------------------------------------------------------------------------------------------
@@ -483,10 +456,10 @@ def bench_notebook(data: h.Cifar2, settings: Settings) -> None:
         "run_all = stamp(cells[-2], 'shell.execute_reply') - stamp(cells[0], 'iopub.execute_input')\n"
         "print(json.dumps({'run_all': run_all.total_seconds(), 'peak_kib': int(cells[-1].outputs[0]['text'])}))\n"
     )
-    configs = [training.config for training in h.study_trainings()]
+    configs = [training.config for training in study_trainings()]
     peaks, lives = [], []
 
-    def notebook() -> float:
+    def notebook() -> dict:
         """One Run All in a fresh kernel: its time from the kernel's records; its life and peak are kept aside."""
         start = time.perf_counter()
         completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
@@ -495,19 +468,15 @@ def bench_notebook(data: h.Cifar2, settings: Settings) -> None:
             raise RuntimeError(f"the notebook failed to run:\n{completed.stderr[-2000:]}")
         measured = json.loads(completed.stdout.strip().splitlines()[-1])
         peaks.append(measured["peak_kib"] / 1024)  # Linux reports ru_maxrss in KiB
-        return measured["run_all"]
+        return {"seconds": measured["run_all"]}
 
-    def bare_loops() -> float:
+    def bare_loops() -> dict:
         """A bare loop per training of the study, at the notebook's epochs."""
-        return median_seconds(lambda: [bare_loop(data, config, h.EPOCHS) for config in configs], 1)
+        return {"seconds": median_seconds(lambda: [bare_loop(data, config, h.EPOCHS) for config in configs], 1)}
 
-    # Each pair runs back to back, so a ratio within a pair sees one machine load; the median ratio is reported.
-    pairs = [(notebook(), bare_loops()) for _ in range(max(1, settings.repeats // 2))]
-    ratios = sorted(ours / reference for ours, reference in pairs)
-    ours, reference = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
-    ratio = statistics.median(ratios)
-    report(f"notebook Run All ({len(configs)})", ours, reference, "ratio <= 1.3", ratio <= 1.3, ratio=ratio)
-    print(f"{SIDE} (ratio per pair {', '.join(f'{r:.3f}' for r in ratios)}; median {ratio:.3f})")
+    heading = f"notebook: project1.ipynb Run All in a fresh kernel vs {len(configs)} bare loops of {h.EPOCHS} epochs"
+    ways, repeats = (Way("Run All", notebook), Way("bare loops", bare_loops)), max(1, settings.repeats // 2)
+    compare(heading, f"notebook Run All ({len(configs)})", ways, repeats, "ratio <= 1.3", lambda r: r <= 1.3)
     print(f"{SIDE} (the child process lived {statistics.median(lives):.1f} s, kernel start and stop included)")
     # The kernel's own peak: processes the notebook starts, a pool's workers say, are not in it (see `memory`).
     peak_mib = max(peaks)
@@ -537,31 +506,47 @@ def positive_int(text: str) -> int:
     return value
 
 
+class Tee(io.StringIO):
+    """Keeps everything written to it, and writes it on to the terminal as it comes."""
+
+    def write(self, text: str) -> int:
+        sys.__stdout__.write(text)
+        return super().write(text)
+
+    def flush(self) -> None:
+        sys.__stdout__.flush()
+
+
 def main() -> None:
-    """Parse the options, print the machine and run the chosen targets; any one's failure is printed, not raised."""
+    """Parse the options, print the machine and run the chosen targets, any one's failure printed, not raised; then
+    write what was printed to the results file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these targets")
-    parser.add_argument(
-        "--repeats", type=positive_int, default=5, help="repeats per measurement (default 5; 1 for a quick look)"
-    )
-    parser.add_argument(
-        "--epochs", type=positive_int, default=h.EPOCHS, help=f"epochs per training (default {h.EPOCHS})"
-    )
+    parser.add_argument("--repeats", type=positive_int, default=5, help="repeats per measurement (default 5)")
+    parser.add_argument("--epochs", type=positive_int, default=h.EPOCHS, help=f"epochs (default {h.EPOCHS})")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="output file (default benchmarks/results.txt)")
     options = parser.parse_args()
+    out = options.out.resolve()  # before the change of folder, so that a relative path is the caller's
     os.chdir(REPO)
-    settings = Settings(options.repeats, options.epochs)
-    print(f"CPU {cpu_model()}, {len(usable_cores())} usable cores of {os.cpu_count()}")
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads here, MKL mode {h.NUMERICS_MODE} "
-        f"(MKL_CBWR={os.environ.get('MKL_CBWR')})"
-    )
-    print(f"repeats {settings.repeats}, {settings.epochs} epochs per training", flush=True)
-    data = h.load_cifar2()
-    for name in options.only or BENCHMARKS:
-        try:
-            BENCHMARKS[name](data, settings)
-        except Exception as error:  # one target that cannot run must not hide the lines of the others
-            print(f"{name:22s} ERROR {error}", flush=True)
+    settings, targets = Settings(options.repeats, options.epochs), options.only or list(BENCHMARKS)
+    with contextlib.redirect_stdout(Tee()) as printed:
+        print(f"CPU {cpu_model()}, {len(usable_cores())} usable cores of {os.cpu_count()}")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads here, MKL mode {h.NUMERICS_MODE} "
+            f"(MKL_CBWR={os.environ.get('MKL_CBWR')})"
+        )
+        print(f"command: {shlex.join(['python', 'benchmarks/run.py', *sys.argv[1:]])}")
+        print(f"targets: {', '.join(targets)} (of {', '.join(BENCHMARKS)})")
+        print(f"repeats {settings.repeats}, {settings.epochs} epochs per training", flush=True)
+        data = h.load_cifar2()
+        for name in targets:
+            try:
+                BENCHMARKS[name](data, settings)
+            except Exception as error:  # one target that cannot run must not hide the lines of the others
+                print(f"{name:22s} ERROR {error}", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(printed.getvalue(), encoding="utf-8")
+    print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Run the whole study (helpers.study_trainings) once in this fresh process and print its wall time as JSON.
+"""Run the whole study (study.study_trainings) once in this fresh process and print its wall time as JSON.
 
 Run from the repository root:  python -m benchmarks.study_once [--workers N] [--cpus LIST] [--epochs N]
 
---workers 0, the default, lets helpers.run_trainings choose (one worker per usable core, in this process when there is
+--workers 0, the default, lets study.run_trainings choose (one worker per usable core, in this process when there is
 one core); 1 runs every training here, with this process's threads. --cpus 0 or --cpus 0,1 restricts this process, and
 so the workers it starts, to those cores. The last line printed is JSON: the study's wall time (run_trainings alone:
 loading the data is not timed, starting the pool is), the usable cores, MKL's mode and this process's torch threads,
@@ -90,13 +90,14 @@ def main() -> None:
     import torch
 
     import helpers as h
+    from study import run_trainings, study_trainings
 
-    trainings = h.study_trainings(n_epochs=options.epochs or h.EPOCHS)
+    trainings = study_trainings(n_epochs=options.epochs or h.EPOCHS)
     data = h.load_cifar2()
     with tempfile.TemporaryDirectory() as peaks_folder:
         os.environ[PEAKS_FOLDER_VARIABLE] = peaks_folder  # before the pool starts, so that its workers inherit it
         start = time.perf_counter()
-        h.run_trainings(trainings, data, workers=options.workers or None)
+        run_trainings(trainings, data, workers=options.workers or None)
         seconds = time.perf_counter() - start
         # run_trainings has shut its pool down and joined the workers: every one has left its file by now.
         worker_peaks = sorted(int(path.read_text()) for path in Path(peaks_folder).glob("*.kib"))

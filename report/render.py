@@ -1,19 +1,23 @@
 """Render the report from the run's results: report/report.md, report/report.html and report/report.pdf.
 
-Run from anywhere:  python report/render.py
+Run from anywhere:  python report/render.py [--out FOLDER] [--readme]
+
+It writes only into FOLDER (default report/); with --readme it also rewrites the results between the two markers of
+the repository's README.md, and without it never touches the README.
 
 Data flows one way: the notebooks write figures/results.json, figures/backprop_checks.json and the figures' PNG files;
 this module reads only those. The one template, report/template.md, holds the prose in reading order with its figures
 and tables, which number themselves: `{% call figure("loss_curves") %}caption{% endcall %}` places a figure,
 `{{ fig("loss_curves") }}` refers to it, and the same with `table` and `tab`; a reference to a label that is never
-placed stops the render. `report/facts.py` derives the numbers the prose quotes beyond the measurements. The Markdown
+placed stops the render. The template reads only the analysis (analysis.py), the authors' part (authors.toml) and
+the figures, and computes nothing. The Markdown
 (report.md, committed, so that a diff shows what changed in the prose) becomes HTML with the figures embedded, whose
 math MathJax 3 typesets (TeX input, SVG output, from the pinned Python package django-static-mathjax).
 
 With a Chromium (the system's Chrome, Chromium or Edge, else Playwright's own, `python -m playwright install
-chromium`), the math is typeset in headless Chromium, the typeset page is saved as report.html with its scripts
-removed (so it shows in any browser with nothing beside it), and printed to report.pdf. Rendering the same results
-again gives the same bytes: the PDF's dates and document id are fixed.
+chromium`, as report/chromium.py finds them), the math is typeset in headless Chromium, the typeset page is saved as
+report.html with its scripts removed (so it shows in any browser with nothing beside it), and printed to report.pdf.
+Rendering the same results again gives the same bytes: the PDF's dates and document id are fixed.
 
 Without one, report.html is still written, with the math in TeX and MathJax copied into mathjax/ beside it, which
 typesets it when the page is opened; the PDF is skipped with one line that says how to make it, and the exit status
@@ -26,13 +30,12 @@ import argparse
 import base64
 import functools
 import html
-import json
-import os
 import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -41,12 +44,14 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 if __package__ in (None, ""):  # run as a script, python report/render.py: import as the package it is part of
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report.facts import decimals, in_words, percent, plain, report_facts, scientific
+from analysis import Analysis, load_analysis
+from report.chromium import CHROMIUM_FLAGS, PDF_COMMAND, find_chromium
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FIGURES = REPO / "figures"
 TEMPLATE = "template.md"
+AUTHORS = HERE / "authors.toml"
 README = REPO / "README.md"
 # The README's results are the report's summary, rendered between these two lines.
 README_MARKERS = ("<!-- results: rendered by report/render.py from figures/results.json -->", "<!-- /results -->")
@@ -55,16 +60,6 @@ README_MARKERS = ("<!-- results: rendered by report/render.py from figures/resul
 MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
 MATHJAX_FILE = "tex-svg-full.js"
 MATHJAX_FOLDER = "mathjax"  # beside report.html; the HTML refers to it by this relative path
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "msedge")
-PDF_COMMAND = "python -m playwright install chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FIXED_PDF_DATE = b"D:20260101000000+00'00'"
 STYLE = """
 @page { size: A4; margin: 18mm 16mm 18mm 16mm; }
@@ -102,55 +97,6 @@ def packaged_mathjax() -> Path:
         raise SystemExit(
             "no MathJax package: install the requirements, python -m pip install -r requirements.txt"
         ) from None
-
-
-def install_locations() -> list[Path]:
-    """Where Chrome, Chromium and Edge install themselves on macOS and Windows, which do not put them on PATH."""
-    locations = [
-        folder / app / "Contents" / "MacOS" / executable
-        for folder in (Path("/Applications"), Path.home() / "Applications")
-        for app, executable in (
-            ("Google Chrome.app", "Google Chrome"),
-            ("Chromium.app", "Chromium"),
-            ("Microsoft Edge.app", "Microsoft Edge"),
-        )
-    ]
-    for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA"):
-        if root := os.environ.get(variable):
-            locations += [
-                Path(root) / "Google" / "Chrome" / "Application" / "chrome.exe",
-                Path(root) / "Chromium" / "Application" / "chrome.exe",
-                # Edge is a Chromium that every Windows has.
-                Path(root) / "Microsoft" / "Edge" / "Application" / "msedge.exe",
-            ]
-    return locations
-
-
-def system_chromium() -> str | None:
-    """The system's Chromium, Chrome or Edge: on PATH, else where it installs itself; or None."""
-    for name in CHROMIUM_CANDIDATES:
-        if path := shutil.which(name):
-            return path
-    return next((str(path) for path in install_locations() if path.is_file()), None)
-
-
-def managed_chromium() -> str | None:
-    """Playwright's own Chromium, if `python -m playwright install chromium` has put it there; or None."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        return None
-    try:
-        with sync_playwright() as playwright:
-            path = Path(playwright.chromium.executable_path)
-    except Error:
-        return None
-    return str(path) if path.is_file() else None
-
-
-def find_chromium() -> str | None:
-    """The path of a Chromium the report can be printed with, or None."""
-    return system_chromium() or managed_chromium()
 
 
 class Numbering:
@@ -200,9 +146,46 @@ def _environment(folder: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters.update(
-        d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words, g=plain
+        d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words, g=plain, names=names
     )
     return environment
+
+
+def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
+    """A number with fixed decimals and a true minus sign (and a plus sign when `signed`)."""
+    return f"{value:{'+' if signed else ''}.{digits}f}".replace("-", "−")
+
+
+def in_words(number: float) -> str:
+    """A whole number from two to ten in words ("five"), any other number in digits."""
+    words = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    return words[int(number) - 2] if number == int(number) and 2 <= number <= 10 else f"{number:g}"
+
+
+def plain(value: float) -> str:
+    """A setting as it is usually written: 0, 0.85, 0.01."""
+    return f"{value:g}"
+
+
+def percent(value: float, digits: int = 1) -> str:
+    """A share as a percentage with fixed decimals."""
+    return f"{100 * value:.{digits}f}%"
+
+
+def scientific(value: float, digits: int = 1) -> str:
+    """A number as inline LaTeX, m × 10^e, or 10^e alone when m is 1."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.{digits}e}".split("e")
+    if digits == 0 and float(mantissa) == 1:
+        return f"$10^{{{int(exponent)}}}$"
+    return f"${mantissa} \\times 10^{{{int(exponent)}}}$"
+
+
+def names(models: Sequence) -> str:
+    """The models' names as a list in prose: "Model 3", "Model 3 and Model 5", "Model 1, Model 2 and Model 3"."""
+    listed = [model.name for model in models]
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
 
 
 def _numbered(numbering: Numbering, figures: str) -> dict[str, Callable]:
@@ -225,21 +208,26 @@ def _numbered(numbering: Numbering, figures: str) -> dict[str, Callable]:
     }
 
 
+def read_authors(path: Path = AUTHORS) -> dict[str, str]:
+    """The authors' names, the submission date and the division of work, from the file a student edits."""
+    with path.open("rb") as file:
+        authors = tomllib.load(file)
+    missing = [key for key in ("names", "date", "contributions") if not isinstance(authors.get(key), str)]
+    if missing:
+        raise ValueError(f"{path.name} must give {', '.join(missing)} as text")
+    return authors
+
+
 def report_markdown(figures: str = "../figures", template: str = TEMPLATE) -> str:
-    """The report as Markdown: the template filled with the run's results, images linked under `figures`."""
-    results = json.loads((FIGURES / "results.json").read_text(encoding="utf-8"))
-    checks = json.loads((FIGURES / "backprop_checks.json").read_text(encoding="utf-8"))
-    return render_markdown(results, checks, figures, template)
+    """The report as Markdown: the template filled with the run's analysis, images linked under `figures`."""
+    return render_markdown(load_analysis(FIGURES), read_authors(), figures, template)
 
 
-def render_markdown(results: dict, checks: dict, figures: str = "../figures", template: str = TEMPLATE) -> str:
-    """The template filled with the given results and gradient checks: a pure function of its arguments."""
-    values = {
-        "r": results,
-        "f": report_facts(results),
-        "bp": checks,
-        "models": {m["name"]: m for m in results["models"]},
-    }
+def render_markdown(
+    analysis: Analysis, authors: dict[str, str], figures: str = "../figures", template: str = TEMPLATE
+) -> str:
+    """The template filled with an analysis and the authors' part: a pure function of its arguments."""
+    values = {"a": analysis, "authors": authors}
     compiled = _environment(HERE).get_template(template)
     first = Numbering()
     compiled.render(**values, **_numbered(first, figures))
@@ -352,7 +340,7 @@ def typeset_and_print(page_html: str, html_path: Path, pdf_path: Path, chromium:
                 header_template="<span></span>",
                 footer_template=(
                     '<div style="font-size:8px;width:100%;text-align:center;color:#555">'
-                    'Project 1: cars vs cats — page <span class="pageNumber"></span> of '
+                    'page <span class="pageNumber"></span> of '
                     '<span class="totalPages"></span></div>'
                 ),
                 margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
@@ -380,12 +368,11 @@ def _fixed_id(match: re.Match) -> bytes:
 
 
 def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
-    """Write report.md and report.html, and report.pdf when a Chromium is given; return the HTML and PDF paths."""
+    """Write report.md and report.html, and report.pdf when a Chromium is given, into out_dir and nowhere else;
+    return the HTML and PDF paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = report_markdown()
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
-    summary = report_markdown(template="summary.md")
-    README.write_text(readme_with_results(README.read_text(encoding="utf-8"), summary), encoding="utf-8")
     html_path, pdf_path = out_dir / "report.html", out_dir / "report.pdf"
     if chromium is None:
         # No browser to typeset with: the reader's browser does it, with the MathJax copied beside the page.
@@ -396,10 +383,17 @@ def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
     return html_path, pdf_path
 
 
+def write_readme_results() -> None:
+    """Rewrite the README's results, between its two markers, with the summary rendered from the run's results."""
+    summary = report_markdown(template="summary.md")
+    README.write_text(readme_with_results(README.read_text(encoding="utf-8"), summary), encoding="utf-8")
+
+
 def main() -> None:
-    """Parse the options, find a Chromium, and render."""
+    """Parse the options, find a Chromium, render, and rewrite the README's results when asked to."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=REPO / "report")
+    parser.add_argument("--out", type=Path, default=REPO / "report", help="where to write the report (default report/)")
+    parser.add_argument("--readme", action="store_true", help="also rewrite the results in the repository's README.md")
     options = parser.parse_args()
 
     def shown(path: Path) -> str:
@@ -418,6 +412,9 @@ def main() -> None:
         print(f"{reason}, so no PDF: run `{PDF_COMMAND}`, then `python report/render.py` again")
     else:
         print(f"wrote {shown(pdf_path)}")
+    if options.readme:
+        write_readme_results()
+        print(f"wrote {shown(README)}")
 
 
 if __name__ == "__main__":

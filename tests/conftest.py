@@ -1,4 +1,4 @@
-"""Shared fixtures: the real CIFAR-10 PNG tree, found through CIFAR10_ROOT."""
+"""Shared fixtures: the real CIFAR-10 PNG tree, found through CIFAR10_ROOT, and a small fake one in memory."""
 
 import os
 import sys
@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
+from torch.utils.data import TensorDataset
 
 matplotlib.use("Agg")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,6 +46,20 @@ def cifar_root() -> Path:
     if not (Path(root) / "train").is_dir():
         pytest.skip(f"CIFAR10_ROOT={root} holds no PNG tree (train/<class>/NNNNN.png)")
     return Path(root)
+
+
+@pytest.fixture
+def fake_cifar2() -> helpers.Cifar2:
+    """Random images in the shape of the real data, alternating labels: 64 to train on, 32 each to validate and test."""
+    generator = torch.Generator().manual_seed(0)
+    raw = {
+        split: torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=generator)
+        for split, n in (("train", 64), ("val", 32), ("test", 32))
+    }
+    labels = {split: torch.arange(len(images)) % 2 for split, images in raw.items()}
+    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
+    splits = {split: TensorDataset((raw[split] / 255 - 0.5) / 0.25, labels[split]) for split in raw}
+    return helpers.Cifar2(**splits, mean=mean, std=std, classes=helpers.CLASSES, raw=raw)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

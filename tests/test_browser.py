@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from report.chromium import CHROMIUM_FLAGS, PDF_COMMAND, find_chromium
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "report"))
-
-from render import CHROMIUM_FLAGS, PDF_COMMAND, find_chromium  # noqa: E402
-
 ARTIFACTS = REPO / ".artifacts"
 CHROMIUM = find_chromium()
 HEADINGS = {

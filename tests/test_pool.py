@@ -1,5 +1,6 @@
-"""run_trainings: a small study gives the same keys, run records, parameters and printed lines with 1 worker, with 2 and
-with more workers than cores, in pools started by spawn; a failing training is named and leaves no results behind."""
+"""study.run_trainings: a small study gives the same keys, run records, parameters and printed lines with 1 worker, with
+2 and with more workers than cores, in pools started by spawn; in a notebook its progress is the same outputs whatever
+the worker count; a failing training is named and leaves no results behind."""
 
 import contextlib
 import inspect
@@ -7,25 +8,27 @@ import io
 import multiprocessing
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import torch
-from test_training import fake_cifar2
 
 import helpers
+import study
 
 EPOCHS, BATCH_SIZE = 2, 64
 MORE_WORKERS_THAN_CORES = (os.cpu_count() or 1) + 1
 LINE = re.compile(r"\[(\d+)/(\d+)\] (.+), (sgd|manual), seed (\d+): loss (\d+\.\d{4}), val acc (\d\.\d{3})")
 
 
-def small_study(count: int) -> list[helpers.Training]:
+def small_study(count: int) -> list[study.Training]:
     """The study's first `count` trainings, shortened; past its 31, torch.optim.SGD trainings at further seeds."""
-    trainings = helpers.study_trainings(n_epochs=EPOCHS, batch_size=BATCH_SIZE)[:count]
+    trainings = study.study_trainings(n_epochs=EPOCHS, batch_size=BATCH_SIZE)[:count]
     configs = helpers.CONFIGS
     extra = range(count - len(trainings))
-    return trainings + [helpers.Training(configs[i % len(configs)], "sgd", 100 + i, EPOCHS, BATCH_SIZE) for i in extra]
+    return trainings + [study.Training(configs[i % len(configs)], "sgd", 100 + i, EPOCHS, BATCH_SIZE) for i in extra]
 
 
 def recording_pool(pools: list) -> type:
@@ -42,7 +45,7 @@ def recording_pool(pools: list) -> type:
 
 
 @pytest.fixture(scope="module")
-def study(cifar_root) -> dict:
+def by_workers(cifar_root) -> dict:
     """A small study on the real data run with each worker count: its trainings, and per worker count the runs, the
     printed text and the pools made."""
     data = helpers.load_cifar2(cifar_root)
@@ -51,21 +54,21 @@ def study(cifar_root) -> dict:
     for workers in (1, 2, MORE_WORKERS_THAN_CORES):
         pools[workers], output = [], io.StringIO()
         with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(output):
-            patch.setattr(helpers, "ProcessPoolExecutor", recording_pool(pools[workers]))
-            runs[workers] = helpers.run_trainings(trainings, data, workers=workers)
+            patch.setattr(study, "ProcessPoolExecutor", recording_pool(pools[workers]))
+            runs[workers] = study.run_trainings(trainings, data, workers=workers)
         printed[workers] = output.getvalue()
     return {"trainings": trainings, "runs": runs, "printed": printed, "pools": pools}
 
 
-def test_the_pools_are_started_by_spawn_with_the_workers_asked_for(study):
-    assert study["pools"][1] == [], "one worker trains in this process, without a pool"
-    assert study["pools"][2] == [(2, "spawn")]
-    assert study["pools"][MORE_WORKERS_THAN_CORES] == [(MORE_WORKERS_THAN_CORES, "spawn")]
+def test_the_pools_are_started_by_spawn_with_the_workers_asked_for(by_workers):
+    assert by_workers["pools"][1] == [], "one worker trains in this process, without a pool"
+    assert by_workers["pools"][2] == [(2, "spawn")]
+    assert by_workers["pools"][MORE_WORKERS_THAN_CORES] == [(MORE_WORKERS_THAN_CORES, "spawn")]
 
 
-def test_progress_is_one_line_per_training_in_the_order_given(study):
-    trainings = study["trainings"]
-    for workers, text in study["printed"].items():
+def test_progress_is_one_line_per_training_in_the_order_given(by_workers):
+    trainings = by_workers["trainings"]
+    for workers, text in by_workers["printed"].items():
         lines = text.splitlines()
         assert len(lines) == len(trainings), workers
         for index, (line, training) in enumerate(zip(lines, trainings, strict=True)):
@@ -74,16 +77,16 @@ def test_progress_is_one_line_per_training_in_the_order_given(study):
             number, total, name, trainer, seed, loss, val_acc = match.groups()
             assert (int(number), int(total)) == (index + 1, len(trainings)), line
             assert (name, trainer, int(seed)) == training.key, line
-            run = study["runs"][workers][training.key][0]
+            run = by_workers["runs"][workers][training.key][0]
             assert (loss, val_acc) == (f"{run['train_loss'][-1]:.4f}", f"{run['val_acc']:.3f}"), line
 
 
 @pytest.mark.usefixtures("pinned_numerics")
-def test_a_small_study_is_bitwise_the_same_with_any_number_of_workers(study):
-    reference, reference_text = study["runs"][1], study["printed"][1]
-    assert list(reference) == [training.key for training in study["trainings"]]
+def test_a_small_study_is_bitwise_the_same_with_any_number_of_workers(by_workers):
+    reference, reference_text = by_workers["runs"][1], by_workers["printed"][1]
+    assert list(reference) == [training.key for training in by_workers["trainings"]]
     assert len({tuple(run["train_loss"]) for run, _ in reference.values()}) > 1, "the trainings all gave one result"
-    for workers, runs in study["runs"].items():
+    for workers, runs in by_workers["runs"].items():
         assert list(runs) == list(reference), f"{workers} workers: other keys or another order"
         for key, (run, parameters) in runs.items():
             reference_run, reference_parameters = reference[key]
@@ -91,7 +94,42 @@ def test_a_small_study_is_bitwise_the_same_with_any_number_of_workers(study):
             assert list(parameters) == list(reference_parameters), f"{workers} workers, {key}"
             for name, parameter in parameters.items():
                 assert torch.equal(parameter, reference_parameters[name]), f"{workers} workers, {key}, {name}"
-        assert study["printed"][workers] == reference_text, f"{workers} workers printed other lines"
+        assert by_workers["printed"][workers] == reference_text, f"{workers} workers printed other lines"
+
+
+def fake_display(outputs: list[dict]) -> Callable:
+    """IPython's display as run_trainings calls it, noting for each output its text as first sent (what nbval compares),
+    as last updated (what the notebook stores) and every text shown in between."""
+
+    def display(bundle: dict, raw: bool, display_id: bool = False) -> SimpleNamespace | None:
+        text = bundle["text/plain"]
+        output = {"sent": text, "stored": text, "shown": [text]}
+        outputs.append(output)
+
+        def update(bundle: dict, raw: bool) -> None:
+            output["stored"] = bundle["text/plain"]
+            output["shown"].append(bundle["text/plain"])
+
+        return SimpleNamespace(update=update) if display_id else None
+
+    return display
+
+
+def test_in_a_notebook_progress_is_updated_in_place_and_stored_alike_with_any_number_of_workers(fake_cifar2, capsys):
+    trainings = [study.Training(config, "sgd", helpers.SEED, 2, 16) for config in helpers.CONFIGS[:3]]
+    outputs = {1: [], 2: []}
+    for workers, shown in outputs.items():
+        study.run_trainings(trainings, fake_cifar2, workers=workers, display=fake_display(shown))
+    assert capsys.readouterr().out == "", "with a display, progress is not printed"
+    study.run_trainings(trainings, fake_cifar2, workers=1)
+    lines = capsys.readouterr().out
+    for workers, shown in outputs.items():
+        stored = [output["stored"] for output in shown]
+        assert stored == [output["sent"] for output in shown], f"{workers} workers: nbval would see other outputs"
+        assert stored[-1] + "\n" == lines, f"{workers} workers: the lines differ from the printed ones"
+        header, first_line = shown[0]["sent"], lines.splitlines()[0]
+        assert shown[0]["shown"][1] == f"{header}\n{first_line}", f"{workers} workers: no progress shown in place"
+    assert [output["stored"] for output in outputs[1]] == [output["stored"] for output in outputs[2]]
 
 
 DIVERGES = {"name": "Model 9", "lr": 1e6, "momentum": 0.0, "weight_decay": 0.0}
@@ -107,13 +145,13 @@ NEGATIVE_LR = {"name": "Model 9", "lr": -1.0, "momentum": 0.0, "weight_decay": 0
     ],
     ids=["diverges", "negative lr"],
 )
-def test_a_failing_training_is_named_and_leaves_no_results(config, cause, says, workers, capsys):
-    trainings = [helpers.Training(c, t, helpers.SEED, 2, 16) for c in helpers.CONFIGS[:3] for t in ("sgd", "manual")]
-    failing = helpers.Training(config, "manual", 97, 2, 16)
+def test_a_failing_training_is_named_and_leaves_no_results(config, cause, says, workers, capsys, fake_cifar2):
+    trainings = [study.Training(c, t, helpers.SEED, 2, 16) for c in helpers.CONFIGS[:3] for t in ("sgd", "manual")]
+    failing = study.Training(config, "manual", 97, 2, 16)
     trainings.insert(2, failing)
     children_before = set(multiprocessing.active_children())
     with pytest.raises(RuntimeError) as error:  # raised, so no dict of the runs that did finish comes back
-        helpers.run_trainings(trainings, fake_cifar2(), workers=workers)
+        study.run_trainings(trainings, fake_cifar2, workers=workers)
     message = str(error.value)
     assert all(str(part) in message for part in ("Model 9", "manual", 97, "failed", says)), message
     assert isinstance(error.value.__cause__, cause), "the original error is lost"

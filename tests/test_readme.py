@@ -1,7 +1,7 @@
-"""The README's results are the report's summary, rendered from figures/results.json between two marker lines, and
-every file the README links exists."""
+"""The README's results are the report's summary, rendered from figures/results.json between two marker lines, every
+file the README links exists, and its Performance section links the benchmark's output and quotes nothing else."""
 
-import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,10 +18,8 @@ def readme() -> str:
 
 
 def rendered_summary() -> str:
-    """The summary as render() writes it into the README."""
-    results = json.loads((REPO / "figures" / "results.json").read_text(encoding="utf-8"))
-    checks = json.loads((REPO / "figures" / "backprop_checks.json").read_text(encoding="utf-8"))
-    return render_module.render_markdown(results, checks, template="summary.md")
+    """The summary as `python report/render.py --readme` writes it into the README, from the committed figures/."""
+    return render_module.report_markdown(template="summary.md")
 
 
 def test_the_readme_s_results_are_the_rendered_summary(readme):
@@ -29,8 +27,8 @@ def test_the_readme_s_results_are_the_rendered_summary(readme):
     block = readme.split(START + "\n", 1)[1].split(END, 1)[0]
     summary = rendered_summary()
     assert "| model |" in summary, "the summary has lost its table of models"
-    assert block == summary, "the README's results are stale: run python report/render.py"
-    # What render() writes is exactly this: rewriting the README again changes nothing.
+    assert block == summary, "the README's results are stale: run python report/render.py --readme"
+    # What --readme writes is exactly this: rewriting the README again changes nothing.
     assert render_module.readme_with_results(readme, summary) == readme
 
 
@@ -57,3 +55,15 @@ def test_every_figure_and_report_the_readme_links_exists(readme):
     assert "report/report.pdf" in local and "report/report.md" in local
     for target in local:
         assert (REPO / target).exists(), target
+
+
+def test_the_performance_section_links_the_benchmark_s_output_and_quotes_only_its_numbers(readme):
+    """benchmarks/run.py writes one run to benchmarks/results.txt: the machine first, then its command and targets."""
+    section = readme.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+    assert "](benchmarks/results.txt)" in section
+    output = (REPO / "benchmarks" / "results.txt").read_text(encoding="utf-8")
+    lines = output.splitlines()
+    assert lines[0].startswith("CPU ") and lines[1].startswith("torch ")
+    assert lines[2].startswith("command: python benchmarks/run.py") and lines[3].startswith("targets: ")
+    quoted = re.findall(r"\d+(?:\.\d+)?\s?(?:x|×|s|ms|MiB|GiB|%)(?![\w.])|\d+\.\d+", section)
+    assert [number for number in quoted if number not in output] == []

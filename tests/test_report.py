@@ -2,9 +2,9 @@
 current.
 
 Without a Chromium, the report must still be made (HTML only) and the run must still succeed; those tests run
-everywhere. The tests that print the PDF need a Chromium and poppler, and carry the marker `browser`. render() also
-rewrites the README's results: every test that renders points it at a copy, so the repository's README is never
-written.
+everywhere. The tests that print the PDF need a Chromium and poppler, and carry the marker `browser`. render.py writes
+only into its --out folder, and the README's results only with --readme: the tests that run its command line point
+the README at a copy, so the repository's README is never written.
 """
 
 import base64
@@ -21,19 +21,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from report import chromium
 from report import render as render_module
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = render_module.find_chromium()
+CHROMIUM = chromium.find_chromium()
 MISSING = [tool for tool in ("pdftotext", "pdftoppm", "pdfimages") if shutil.which(tool) is None]
 needs_chromium = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason=f"no Chromium: `{render_module.PDF_COMMAND}` (or apt-get install chromium)"
-    ),
+    pytest.mark.skipif(CHROMIUM is None, reason=f"no Chromium: `{chromium.PDF_COMMAND}` (or apt-get install chromium)"),
     pytest.mark.skipif(bool(MISSING), reason=f"no {', '.join(MISSING)}: `apt-get install poppler-utils`"),
 ]
-NO_PDF_LINE = f"so no PDF: run `{render_module.PDF_COMMAND}`, then `python report/render.py` again"
+NO_PDF_LINE = f"so no PDF: run `{chromium.PDF_COMMAND}`, then `python report/render.py` again"
 # Inline TeX left for a reader to see: a dollar, something that is not a space, anything, a dollar.
 RAW_TEX = re.compile(r"\$[^$\s][^$]*\$|\\[A-Za-z]{2,}")
 PLACED_FIGURE = re.compile(r"""{%-?\s*call\s+figure\(\s*["']([^"']+)["']\s*\)""")
@@ -52,18 +51,19 @@ def repository_readme() -> bytes:
 
 @pytest.fixture
 def readme_copy(tmp_path, monkeypatch) -> Path:
-    """render() writes the results into a copy of the README; the repository's README must stay as it is."""
+    """The README that render.py's --readme would rewrite, pointed at a copy whose results are stale; the repository's
+    README must stay as it is."""
     before = repository_readme()
     copy = tmp_path / "README.md"
-    copy.write_bytes(before)
+    copy.write_text(render_module.readme_with_results(before.decode("utf-8"), "stale results\n"), encoding="utf-8")
     monkeypatch.setattr(render_module, "README", copy)
     yield copy
     assert repository_readme() == before, "a test wrote the repository's README.md"
 
 
-def run_main(monkeypatch, capsys, out: Path) -> list[str]:
+def run_main(monkeypatch, capsys, out: Path, *options: str) -> list[str]:
     """Run render.py's main() as the command line does, into out; return the lines it printed."""
-    monkeypatch.setattr(sys, "argv", ["render.py", "--out", str(out)])
+    monkeypatch.setattr(sys, "argv", ["render.py", "--out", str(out), *options])
     render_module.main()
     return capsys.readouterr().out.splitlines()
 
@@ -84,15 +84,16 @@ def embedded_png(label: str) -> str:
 
 
 def test_without_chromium_render_writes_the_html_and_one_line_and_succeeds(monkeypatch, capsys, tmp_path, readme_copy):
-    original_readme = readme_copy.read_text(encoding="utf-8")
+    before = readme_copy.read_bytes()
     monkeypatch.setattr(render_module, "find_chromium", lambda: None)
     out = tmp_path / "out"
     lines = run_main(monkeypatch, capsys, out)
     assert lines == [f"wrote {out / 'report.html'}", f"no Chromium found, {NO_PDF_LINE}"]
     assert not (out / "report.pdf").exists()
     assert (out / "report.md").read_text(encoding="utf-8") == render_module.report_markdown()
-    summary = render_module.report_markdown(template="summary.md")
-    assert readme_copy.read_text(encoding="utf-8") == render_module.readme_with_results(original_readme, summary)
+    # Without --readme, the README is not written, not even with the same bytes.
+    assert readme_copy.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "out"]
     page = (out / "report.html").read_text(encoding="utf-8")
     # The page finds MathJax by a relative path, so it works wherever the folder is, on any OS.
     assert f'<script src="{render_module.MATHJAX_FOLDER}/{render_module.MATHJAX_FILE}"></script>' in page
@@ -102,18 +103,27 @@ def test_without_chromium_render_writes_the_html_and_one_line_and_succeeds(monke
     assert all(embedded_png(label) in page for label in placed_figures())
 
 
+def test_with_readme_render_rewrites_the_readme_s_results(monkeypatch, capsys, tmp_path, readme_copy):
+    stale = readme_copy.read_text(encoding="utf-8")
+    monkeypatch.setattr(render_module, "find_chromium", lambda: None)
+    lines = run_main(monkeypatch, capsys, tmp_path / "out", "--readme")
+    assert lines[-1] == f"wrote {readme_copy}"
+    summary = render_module.report_markdown(template="summary.md")
+    assert readme_copy.read_text(encoding="utf-8") == render_module.readme_with_results(stale, summary)
+
+
 def test_with_chromium_hidden_from_path_the_command_exits_0(tmp_path):
     """The README's `python report/render.py`, on a machine where neither PATH nor Playwright has a Chromium.
 
-    It runs on a copy of what the renderer reads, so that the README it rewrites is the copy's.
+    It runs on a copy of what the renderer reads, whose README it must leave as it is, since --readme is not given.
     """
-    if any(path.is_file() for path in render_module.install_locations()):
+    if any(path.is_file() for path in chromium.install_locations()):
         pytest.skip("a Chrome, Chromium or Edge is installed outside PATH here, so it cannot be hidden")
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "report", copy / "report", ignore=shutil.ignore_patterns("*.pdf", "*.html", "__pycache__"))
     shutil.copytree(REPO / "figures", copy / "figures")
-    for name in ("README.md", "uncertainty.py"):
-        shutil.copy(REPO / name, copy / name)
+    for path in [REPO / "README.md", *REPO.glob("*.py")]:  # the modules the renderer imports are among these
+        shutil.copy(path, copy / path.name)
     before = repository_readme()
     env = {**os.environ, "PATH": "", "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "no-browsers")}
     out = tmp_path / "report"
@@ -123,7 +133,7 @@ def test_with_chromium_hidden_from_path_the_command_exits_0(tmp_path):
     assert finished.stdout.splitlines() == [f"wrote {out / 'report.html'}", f"no Chromium found, {NO_PDF_LINE}"]
     assert (out / "report.html").stat().st_size > 100_000 and not (out / "report.pdf").exists()
     assert (out / "report.md").read_text(encoding="utf-8") == render_module.report_markdown()
-    assert repository_readme() == before
+    assert (copy / "README.md").read_bytes() == before
 
 
 def test_a_chromium_that_does_not_start_still_gives_the_html(monkeypatch, capsys, tmp_path, readme_copy):
@@ -139,20 +149,20 @@ def test_the_system_chromium_is_found_where_windows_installs_it(monkeypatch, tmp
     monkeypatch.setenv("PATH", "")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
     chrome = tmp_path / "Google" / "Chrome" / "Application" / "chrome.exe"
-    assert chrome in render_module.install_locations()
-    if any(path.is_file() for path in render_module.install_locations()):
+    assert chrome in chromium.install_locations()
+    if any(path.is_file() for path in chromium.install_locations()):
         pytest.skip("a Chrome, Chromium or Edge is installed outside PATH here, and would be found first")
-    assert render_module.system_chromium() is None
+    assert chromium.system_chromium() is None
     chrome.parent.mkdir(parents=True)
     chrome.touch()
-    assert render_module.system_chromium() == str(chrome)
+    assert chromium.system_chromium() == str(chrome)
 
 
 def test_playwrights_chromium_is_used_when_the_system_has_none(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", "")
-    monkeypatch.setattr(render_module, "install_locations", list)
+    monkeypatch.setattr(chromium, "install_locations", list)
     monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
-    assert render_module.find_chromium() is None
+    assert chromium.find_chromium() is None
     # Where `python -m playwright install chromium` puts it, for this playwright and this OS.
     from playwright.sync_api import sync_playwright
 
@@ -161,11 +171,12 @@ def test_playwrights_chromium_is_used_when_the_system_has_none(monkeypatch, tmp_
     assert managed.is_relative_to(tmp_path)
     managed.parent.mkdir(parents=True)
     managed.touch()
-    assert render_module.find_chromium() == str(managed)
+    assert chromium.find_chromium() == str(managed)
 
 
-def test_render_py_names_no_system_path():
-    source = (REPO / "report" / "render.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["render.py", "chromium.py"])
+def test_the_renderer_names_no_system_path(name):
+    source = (REPO / "report" / name).read_text(encoding="utf-8")
     assert "/usr/" not in source and "libjs-mathjax" not in source
 
 
@@ -175,12 +186,8 @@ def test_render_py_names_no_system_path():
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, Path]:
     """The report of the committed results, rendered with Chromium into a temporary folder: (HTML, PDF)."""
-    folder = tmp_path_factory.mktemp("report")
     before = repository_readme()
-    with pytest.MonkeyPatch.context() as patch:
-        shutil.copy(REPO / "README.md", folder / "README.md")
-        patch.setattr(render_module, "README", folder / "README.md")
-        html_path, pdf_path = render_module.render(folder / "out", CHROMIUM)
+    html_path, pdf_path = render_module.render(tmp_path_factory.mktemp("report") / "out", CHROMIUM)
     assert repository_readme() == before
     return html_path, pdf_path
 
@@ -224,13 +231,13 @@ class TestWithChromium:
         assert "MathJax_SVG" not in page and "<script" not in page
         assert not RAW_TEX.search(visible_text(page))
 
-    def test_the_html_made_without_chromium_typesets_when_opened(self, rendered, tmp_path, readme_copy):
+    def test_the_html_made_without_chromium_typesets_when_opened(self, rendered, tmp_path):
         """A reader's browser typesets the script version from the MathJax copied beside it, loading nothing else."""
         from playwright.sync_api import sync_playwright
 
         html_path, _ = render_module.render(tmp_path / "out", None)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=render_module.CHROMIUM_FLAGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium.CHROMIUM_FLAGS)
             try:
                 page = browser.new_page()
                 requests: list[str] = []
@@ -275,7 +282,7 @@ class TestWithChromium:
             assert f"Figure {number}." in text, f"caption of figure {number} missing"
         assert 5 <= pdf_pages(rendered[1]) <= 30
 
-    def test_rendering_again_gives_the_same_bytes(self, rendered, tmp_path, readme_copy):
+    def test_rendering_again_gives_the_same_bytes(self, rendered, tmp_path):
         again = render_module.render(tmp_path / "out", CHROMIUM)
         for first, second in zip(rendered, again, strict=True):
             assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()

@@ -1,4 +1,4 @@
-"""The trainers, the loader, the evaluation helpers, the study's bookkeeping and the plots."""
+"""The trainers, the loader, the evaluation helpers, the study's bookkeeping (study.py) and the plots."""
 
 import math
 import re
@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import helpers
+import study
 from helpers import make_loader, train, train_manual_update
 
 
@@ -208,31 +209,19 @@ def test_confusion_matrix_on_an_asymmetric_hand_made_case():
     assert not torch.equal(matrix, matrix.T)
 
 
-def fake_cifar2(n_train=64, n_val=32) -> helpers.Cifar2:
-    generator = torch.Generator().manual_seed(0)
-    raw = {
-        split: torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=generator)
-        for split, n in (("train", n_train), ("val", n_val), ("test", n_val))
-    }
-    labels = {split: torch.arange(len(images)) % 2 for split, images in raw.items()}
-    mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
-    splits = {split: TensorDataset((raw[split] / 255 - 0.5) / 0.25, labels[split]) for split in raw}
-    return helpers.Cifar2(**splits, mean=mean, std=std, classes=helpers.CLASSES, raw=raw)
-
-
 def small_runs(data, configs, seeds=(helpers.SEED,), n_epochs=3, batch_size=16) -> dict:
     """Each configuration trained with both trainers at each seed, in this process: run_trainings' dict of runs."""
     trainings = [
-        helpers.Training(config, trainer, seed, n_epochs, batch_size)
+        study.Training(config, trainer, seed, n_epochs, batch_size)
         for seed in seeds
         for config in configs
         for trainer in ("sgd", "manual")
     ]
-    return helpers.run_trainings(trainings, data, workers=1)
+    return study.run_trainings(trainings, data, workers=1)
 
 
 def test_study_trainings_lists_each_training_of_the_study_once():
-    trainings = helpers.study_trainings(n_epochs=3, batch_size=16)
+    trainings = study.study_trainings(n_epochs=3, batch_size=16)
     keys = [training.key for training in trainings]
     configs = {config["name"]: config for config in helpers.CONFIGS}
     main_runs = [(name, trainer, helpers.SEED) for name in configs for trainer in ("sgd", "manual")]
@@ -244,56 +233,56 @@ def test_study_trainings_lists_each_training_of_the_study_once():
     assert set(keys) == set(main_runs) | seed_runs | {repeated}
     assert all(training.config == configs[training.key[0]] for training in trainings)
     assert {(training.n_epochs, training.batch_size) for training in trainings} == {(3, 16)}
-    full = helpers.study_trainings()
+    full = study.study_trainings()
     assert {(training.n_epochs, training.batch_size) for training in full} == {(helpers.EPOCHS, helpers.BATCH_SIZE)}
 
 
-def test_compare_runs_records_an_exact_comparison_and_is_reproducible():
-    data, config = fake_cifar2(), helpers.CONFIGS[3]
+def test_compare_runs_records_an_exact_comparison_and_is_reproducible(fake_cifar2):
+    data, config = fake_cifar2, helpers.CONFIGS[3]
     second_seed = helpers.STUDY_SEEDS[1]
     runs = small_runs(data, [config], seeds=(helpers.SEED, second_seed))
-    first = helpers.compare_runs(config, runs)
-    second = helpers.compare_runs(config, small_runs(data, [config]))
+    first = study.compare_runs(config, runs)
+    second = study.compare_runs(config, small_runs(data, [config]))
     assert first == second
     assert first["bitwise_identical"] is True
     assert first["max_param_diff"] == 0.0 and first["max_loss_diff"] == 0.0
     assert {key: first[key] for key in config} == config
     assert len(first["sgd"]["train_loss"]) == 3 and len(first["manual"]["val_acc_per_epoch"]) == 3
-    model = helpers.trained_model(runs[config["name"], "sgd", helpers.SEED][1])
+    model = study.trained_model(runs[config["name"], "sgd", helpers.SEED][1])
     assert first["sgd"]["val_acc"] == helpers.accuracy(model, make_loader(data.val, shuffle=False))
-    at_second_seed = helpers.compare_runs(config, runs, seed=second_seed)
+    at_second_seed = study.compare_runs(config, runs, seed=second_seed)
     assert at_second_seed["sgd"] == runs[config["name"], "sgd", second_seed][0]
     assert at_second_seed["sgd"]["train_loss"] != first["sgd"]["train_loss"], "the seed was not used"
     assert at_second_seed["bitwise_identical"] is True
 
 
-def test_compare_runs_sees_a_difference_of_one_ulp():
-    data, config = fake_cifar2(), helpers.CONFIGS[2]
+def test_compare_runs_sees_a_difference_of_one_ulp(fake_cifar2):
+    data, config = fake_cifar2, helpers.CONFIGS[2]
     runs = small_runs(data, [config], n_epochs=2)
     key = (config["name"], "manual", helpers.SEED)
     manual, parameters = runs[key]
     weight = parameters["fc.2.weight"].clone()
     weight[3, 5] = torch.nextafter(weight[3, 5], torch.tensor(math.inf))
     runs[key] = (manual, {**parameters, "fc.2.weight": weight})
-    record = helpers.compare_runs(config, runs)
+    record = study.compare_runs(config, runs)
     assert record["bitwise_identical"] is False
     assert record["max_param_diff"] == (weight[3, 5] - parameters["fc.2.weight"][3, 5]).item() > 0
     assert record["max_loss_diff"] == 0.0
     last = manual["train_loss"][-1]
     runs[key] = ({**manual, "train_loss": [*manual["train_loss"][:-1], math.nextafter(last, math.inf)]}, parameters)
-    record = helpers.compare_runs(config, runs)
+    record = study.compare_runs(config, runs)
     assert record["bitwise_identical"] is False
     assert record["max_param_diff"] == 0.0
     assert record["max_loss_diff"] == math.nextafter(last, math.inf) - last > 0
 
 
-def test_every_plot_writes_a_png(tmp_path):
-    data = fake_cifar2()
+def test_every_plot_writes_a_png(tmp_path, fake_cifar2):
+    data = fake_cifar2
     runs = small_runs(data, helpers.CONFIGS[:2], n_epochs=2)
-    models = [helpers.compare_runs(config, runs) for config in helpers.CONFIGS[:2]]
+    models = [study.compare_runs(config, runs) for config in helpers.CONFIGS[:2]]
     selected = {"name": "Model 1", "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85}
     selected |= {"val_acc_ci": [0.7, 0.9], "test_acc_ci": [0.75, 0.95]}
-    study = {"seeds": [42, 1], "models": [{"name": m["name"], "val_acc": [0.8, 0.9]} for m in models]}
+    seeds = {"seeds": [42, 1], "models": [{"name": m["name"], "val_acc": [0.8, 0.9]} for m in models]}
     torch.manual_seed(0)
     net = helpers.MyNet([4, 3, 2])
     check = helpers.gradient_check(net, torch.randn(3, 4), torch.randn(3, 2))
@@ -307,7 +296,7 @@ def test_every_plot_writes_a_png(tmp_path):
         "val_curves": lambda path: helpers.plot_val_accuracy_curves(models, "Model 1", path=path),
         "selected": lambda path: helpers.plot_selected_accuracy(selected, path=path),
         "confusion": lambda path: helpers.plot_confusion_matrix([[9, 1], [2, 8]], helpers.CLASSES, "test", path=path),
-        "seed_study": lambda path: helpers.plot_seed_study(study, "Model 1", path=path),
+        "seed_study": lambda path: helpers.plot_seed_study(seeds, "Model 1", path=path),
     }
     for name, plot in plots.items():
         path = tmp_path / f"{name}.png"
@@ -347,20 +336,20 @@ def test_manual_step_survives_gradients_zeroed_in_place(weight_decay):
     assert all(buffer is not parameter.grad for buffer, parameter in zip(buffers, parameters, strict=True))
 
 
-def test_seed_study_takes_the_first_seeds_runs_as_the_main_ones_and_counts_ties_as_wins(monkeypatch):
+def test_seed_study_takes_the_first_seeds_runs_as_the_main_ones_and_counts_ties_as_wins(monkeypatch, fake_cifar2):
     configs = helpers.CONFIGS[:2]
-    monkeypatch.setattr(helpers, "CONFIGS", configs)
-    monkeypatch.setattr(helpers, "STUDY_SEEDS", (helpers.SEED, 7, 8))
-    runs = small_runs(fake_cifar2(), configs, n_epochs=2)  # the main runs: both trainers at the first seed
+    monkeypatch.setattr(study, "CONFIGS", configs)
+    monkeypatch.setattr(study, "STUDY_SEEDS", (helpers.SEED, 7, 8))
+    runs = small_runs(fake_cifar2, configs, n_epochs=2)  # the main runs: both trainers at the first seed
     val_acc = {("Model 1", 7): 0.5, ("Model 2", 7): 0.5, ("Model 1", 8): 0.5, ("Model 2", 8): 0.625}
     for (name, seed), accuracy in val_acc.items():
         runs[name, "sgd", seed] = ({"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": accuracy}, {})
     # A manual run that beats every other run at seed 7: the study reads torch.optim.SGD's runs only.
     runs["Model 1", "manual", 7] = ({"train_loss": [1.0, 0.25], "train_acc": 1.0, "val_acc": 1.0}, {})
-    study = helpers.seed_study(runs)
-    assert study["seeds"] == [helpers.SEED, 7, 8]
-    assert [model["name"] for model in study["models"]] == ["Model 1", "Model 2"]
-    first, second = study["models"]
+    result = study.seed_study(runs)
+    assert result["seeds"] == [helpers.SEED, 7, 8]
+    assert [model["name"] for model in result["models"]] == ["Model 1", "Model 2"]
+    first, second = result["models"]
     main = [runs[config["name"], "sgd", helpers.SEED][0] for config in configs]
     assert first["val_acc"] == [main[0]["val_acc"], 0.5, 0.5]
     assert first["final_train_loss"] == [main[0]["train_loss"][-1], 0.5, 0.5]
@@ -369,16 +358,16 @@ def test_seed_study_takes_the_first_seeds_runs_as_the_main_ones_and_counts_ties_
     at_first_seed = [run["val_acc"] for run in main]
     first_seed_wins = [value == max(at_first_seed) for value in at_first_seed]
     # Seed 7 is a tie (both 0.5): both win; seed 8 goes to Model 2 (0.625 against 0.5).
-    assert [model["wins"] for model in study["models"]] == [first_seed_wins[0] + 1, first_seed_wins[1] + 2]
+    assert [model["wins"] for model in result["models"]] == [first_seed_wins[0] + 1, first_seed_wins[1] + 2]
 
 
-def test_train_config_names_a_bad_trainer():
+def test_train_config_names_a_bad_trainer(fake_cifar2):
     with pytest.raises(ValueError, match="trainer must be 'sgd' or 'manual', got 'adam'"):
-        helpers.train_config(helpers.CONFIGS[0], fake_cifar2(), "adam", n_epochs=1)
+        helpers.train_config(helpers.CONFIGS[0], fake_cifar2, "adam", n_epochs=1)
 
 
-def test_recording_validation_accuracy_after_every_epoch_changes_nothing_in_the_training():
-    data, config = fake_cifar2(), helpers.CONFIGS[3]
+def test_recording_validation_accuracy_after_every_epoch_changes_nothing_in_the_training(fake_cifar2):
+    data, config = fake_cifar2, helpers.CONFIGS[3]
     run, model = helpers.train_config(config, data, "sgd", n_epochs=3, batch_size=16)
     torch.manual_seed(helpers.SEED)
     bare_model = helpers.MyMLP()

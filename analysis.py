@@ -1,0 +1,623 @@
+"""The study's conclusions, computed once. `analyse(results, checks)` turns what the notebooks measured
+(figures/results.json and figures/backprop_checks.json) into frozen records: intervals, tests, adjusted p-values,
+verdicts, spreads over seeds and the comparison with the reference report. `project1.ipynb` shows these records, and
+the report only formats them. No torch here, so the report renders without it."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from settings import COMPARISONS, COURSE_EPOCHS, MARK_EVERY
+
+SIGNIFICANCE = 0.05  # a difference is resolved when its test's p-value (adjusted where several are made) is below
+CONFIDENCE = 0.95  # the coverage of every interval
+Z = statistics.NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
+
+# The reference report's published numbers (3 decimals): per model train and validation accuracy, its selected
+# model's test accuracy and confusion matrix, and the one final training loss it quotes.
+REFERENCE = {
+    "models": {
+        "Model 1": {"train_acc": 0.897, "val_acc": 0.885},
+        "Model 2": {"train_acc": 0.893, "val_acc": 0.885},
+        "Model 3": {"train_acc": 0.982, "val_acc": 0.919},
+        "Model 4": {"train_acc": 0.983, "val_acc": 0.921},
+        "Model 5": {"train_acc": 0.976, "val_acc": 0.913},
+    },
+    "selected": "Model 4",
+    "test_acc": 0.917,
+    "confusion_matrix": [[913, 87], [79, 921]],
+    "final_train_loss": {"Model 5": 0.031},
+}
+
+# Every field the analysis reads; "[]" stands for each element of a list. An older or damaged file fails here, with
+# the field's name, instead of deep inside a computation.
+RESULTS_FIELDS = (
+    "settings.seed",
+    "settings.epochs",
+    "settings.batch_size",
+    "settings.classes",
+    "numerics.mkl_mode",
+    "numerics.max_threads",
+    "numerics.torch",
+    "data.sizes.train",
+    "data.sizes.val",
+    "data.sizes.test",
+    "baseline.predicts",
+    "baseline.val_acc",
+    "models[].name",
+    "models[].lr",
+    "models[].momentum",
+    "models[].weight_decay",
+    "models[].sgd.train_loss",
+    "models[].sgd.train_acc",
+    "models[].sgd.val_acc",
+    "models[].sgd.val_acc_per_epoch",
+    "models[].manual.train_loss",
+    "models[].max_param_diff",
+    "models[].max_loss_diff",
+    "models[].bitwise_identical",
+    "selected.name",
+    "selected.test_acc",
+    "selected.confusion_matrix",
+    "paired_tests[].name",
+    "paired_tests[].only_selected_right",
+    "paired_tests[].only_other_right",
+    "seed_study.seeds",
+    "seed_study.models[].name",
+    "seed_study.models[].val_acc",
+    "seed_study.models[].train_acc",
+    "seed_study.models[].final_train_loss",
+    "seed_study.models[].wins",
+    "other_seed_exactness.name",
+    "other_seed_exactness.seed",
+    "other_seed_exactness.bitwise_identical",
+)
+CHECKS_FIELDS = (
+    "autograd",
+    "autograd_worst",
+    "finite_differences",
+    "finite_difference_worst",
+    "broken",
+    "broken_best",
+    "broken_failing_layers",
+    "eps",
+    "tolerance",
+    "relu_margin",
+    "batch_sizes.autograd",
+    "batch_sizes.finite_differences",
+    "parameters",
+)
+
+
+# --- Statistics ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval."""
+
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Mean, sample standard deviation (n − 1), smallest and largest of a few values."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """The spread of a few values, such as one measurement under several seeds."""
+    return Spread(statistics.mean(values), statistics.stdev(values), min(values), max(values))
+
+
+def wilson_interval(successes: int, n: int, z: float = Z) -> Interval:
+    """Wilson score interval of a proportion of `successes` out of n (at CONFIDENCE for the default z)."""
+    if n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n >= 1, got successes={successes}, n={n}")
+    p, shrink = successes / n, 1 + z**2 / n
+    centre = (p + z**2 / (2 * n)) / shrink
+    half_width = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / shrink
+    return Interval(centre - half_width, centre + half_width)
+
+
+def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
+    """Two-sided exact McNemar p-value: a binomial test of the discordant pairs against a fair coin."""
+    n = only_first_right + only_second_right
+    tail = sum(math.comb(n, k) for k in range(min(only_first_right, only_second_right) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def holm_adjusted(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given: a family of tests judged at one error rate."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running_max = [1.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running_max = max(running_max, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running_max
+    return adjusted
+
+
+def binomial_tail_p(successes: int, n: int, chance: float) -> float:
+    """One-sided: the probability of `successes` or more in n independent trials that each succeed with `chance`."""
+    return min(1.0, sum(math.comb(n, k) * chance**k * (1 - chance) ** (n - k) for k in range(successes, n + 1)))
+
+
+def sign_test_p(ahead: int, n: int) -> float:
+    """One-sided sign test: the chance of `ahead` or more wins in n untied paired comparisons, each a fair coin."""
+    return binomial_tail_p(ahead, n, 0.5)
+
+
+# --- Records ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EpochLoss:
+    """The mean training loss of one epoch under both trainers."""
+
+    epoch: int
+    sgd: float
+    manual: float
+    equal: bool
+
+
+@dataclass(frozen=True)
+class Model:
+    """One configuration: its settings, its seed-42 run, its behaviour over epochs and its spread over seeds."""
+
+    name: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    selected: bool
+    train_acc: float
+    val_acc: float
+    val_interval: Interval
+    final_loss: float
+    gap: float  # training minus validation accuracy
+    bitwise_identical: bool
+    losses: tuple[EpochLoss, ...]  # at the epochs of the course's example output
+    loss_rises: int  # epochs whose mean loss is above the previous epoch's
+    val_drops: int  # epochs whose validation accuracy is below the previous epoch's
+    largest_val_drop: float
+    largest_val_drop_images: int
+    best_epochs: tuple[int, ...]
+    best_val_acc: float
+    below_best: float  # how far the last epoch's validation accuracy is below the best epoch's
+    step_factor: float  # 1 / (1 − μ): the step under a constant gradient, relative to plain SGD's
+    effective_lr: float  # η / (1 − μ)
+    decay_per_step: float  # η λ / (1 − μ): the steady-state shrinkage of a parameter per step by weight decay alone
+    decay_over_training: float
+    val_acc_by_seed: tuple[float, ...]  # the torch.optim.SGD runs under each seed of the seed study
+    train_acc_by_seed: tuple[float, ...]
+    seed_val_acc: Spread
+    seed_train_acc: Spread
+    seed_final_loss: Spread
+    wins: int  # seeds at which no other configuration had a higher validation accuracy
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """Exact McNemar test of the selected model against another on the same validation images (two-sided)."""
+
+    other: Model
+    only_selected_right: int
+    only_other_right: int
+    p: float
+    holm_p: float  # adjusted for the family of tests of the selected model against each other one
+    bonferroni_p: float  # multiplied by the number of pairs of models, a deliberately strict bound
+    resolved: bool  # holm_p < SIGNIFICANCE
+    resolved_strictly: bool  # bonferroni_p < SIGNIFICANCE
+
+
+@dataclass(frozen=True)
+class SeedPair:
+    """Two configurations that differ in one setting, compared seed by seed with one-sided sign tests (ties dropped)."""
+
+    base: Model
+    changed: Model
+    n: int
+    train_lower: int  # seeds at which `changed` has the lower training accuracy
+    train_untied: int
+    train_lower_p: float
+    val_higher: int  # seeds at which `changed` has the higher validation accuracy
+    val_untied: int
+    val_higher_p: float
+    val_higher_resolved: bool
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One setting changed alone (settings.COMPARISONS): the pairs, and every run with it against every run without."""
+
+    setting: str
+    base_value: float
+    changed_value: float
+    ratio: float | None  # changed_value / base_value, None when base_value is 0
+    pairs: tuple[SeedPair, ...]
+    base_models: tuple[Model, ...]
+    changed_models: tuple[Model, ...]
+    shared_lr: float | None  # the learning rate of every configuration compared, None when it is what changes
+    changed_step_factor: float  # 1 / (1 − μ) of the changed configurations
+    runs_base: int
+    runs_changed: int
+    lowest_changed: float  # the lowest validation accuracy of any seed run of the changed configurations
+    highest_base: float
+    changed_always_ahead: bool  # lowest_changed > highest_base
+    seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
+    sign_test_p: float  # one-sided sign test of seeds_all_ahead, each seed a fair coin
+    ordered_chance: float  # the chance of that order at one seed if the runs were exchangeable
+    exchangeable_p: float  # the chance of seeds_all_ahead or more seeds with that order, if exchangeable
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The model with the highest validation accuracy, its one test evaluation, and how sure the choice is."""
+
+    model: Model
+    test_acc: float
+    test_interval: Interval
+    test_correct: int
+    confusion: tuple[tuple[int, int], tuple[int, int]]  # rows the true class, columns the predicted one
+    class_counts: tuple[int, int]
+    first_as_second: int  # images of the first class (cars) taken for the second (cats)
+    second_as_first: int
+    errors: int
+    class_p: float  # exact two-sided test that an error is as likely a car as a cat
+    classes_differ: bool
+    tests: tuple[PairedTest, ...]
+    n_tests: int
+    resolved: tuple[Model, ...]  # the models it beats with a Holm-adjusted p below SIGNIFICANCE
+    unresolved: tuple[Model, ...]
+    seed_winners: tuple[Model, ...]  # the configurations with the highest validation accuracy at some seed
+
+
+@dataclass(frozen=True)
+class ReferenceModel:
+    """One configuration's accuracies in the reference report, and their distance from this run's seed means."""
+
+    model: Model
+    train_acc: float
+    val_acc: float
+    train_distance: float  # (reference − mean over seeds) / seed standard deviation
+    val_distance: float  # the same, with the binomial spread of both reports' validation sets added
+
+
+@dataclass(frozen=True)
+class Reference:
+    """This run against the reference report."""
+
+    selected: str
+    same_selection: bool
+    test_acc: float
+    test_images_apart: int
+    confusion: tuple[tuple[int, int], tuple[int, int]]
+    first_as_second: int
+    second_as_first: int
+    class_p: float
+    classes_differ: bool
+    models: tuple[ReferenceModel, ...]
+    largest_distance: float
+    largest_train_distance: float
+    largest_val_distance: float
+    final_loss_model: Model
+    final_loss: float
+
+
+@dataclass(frozen=True)
+class Exactness:
+    """Whether the manual update gave bitwise the same runs as torch.optim.SGD."""
+
+    all_identical: bool
+    identical: int
+    max_param_diff: float
+    max_loss_diff: float
+    second_seed_model: Model
+    second_seed: int
+    second_seed_identical: bool
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the report quotes: settings and sizes as run, and the conclusions drawn from the measurements."""
+
+    significance: float
+    confidence: float
+    seed: int
+    seeds: tuple[int, ...]
+    n_seeds: int
+    n_models: int
+    epochs: int
+    batch_size: int
+    classes: tuple[str, ...]
+    sizes: dict[str, int]
+    training_images: int  # train + validation: the official training set
+    steps: int  # update steps of one training
+    last_batch: int  # images in the last batch of an epoch
+    mark_every: int
+    loss_epochs: tuple[int, ...]  # the epochs of the loss table: those of the course's example output
+    pairs_of_models: int
+    numerics: dict
+    baseline_predicts: str
+    baseline_val_acc: float
+    models: tuple[Model, ...]
+    exactness: Exactness
+    selection: Selection
+    comparisons: dict[str, Comparison]
+    reference: Reference
+    checks: dict  # backprop_checks.json as measured
+
+
+# --- The analysis ----------------------------------------------------------------------------------------------------
+
+
+def load_analysis(figures: str | Path) -> Analysis:
+    """The analysis of the run stored in a figures folder (results.json and backprop_checks.json)."""
+    folder = Path(figures)
+    results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    checks = json.loads((folder / "backprop_checks.json").read_text(encoding="utf-8"))
+    return analyse(results, checks)
+
+
+def analyse(results: dict, checks: dict) -> Analysis:
+    """The study's conclusions from its measurements (results.json) and the gradient checks (backprop_checks.json)."""
+    require_fields(results, RESULTS_FIELDS, "results.json")
+    require_fields(checks, CHECKS_FIELDS, "backprop_checks.json")
+    settings, sizes = results["settings"], results["data"]["sizes"]
+    batches = math.ceil(sizes["train"] / settings["batch_size"])
+    steps = settings["epochs"] * batches
+    seed_runs = {model["name"]: model for model in results["seed_study"]["models"]}
+    models = {
+        run["name"]: model_record(run, seed_runs[run["name"]], results["selected"]["name"], sizes["val"], steps)
+        for run in results["models"]
+    }
+    seeds = tuple(results["seed_study"]["seeds"])
+    other = results["other_seed_exactness"]
+    return Analysis(
+        significance=SIGNIFICANCE,
+        confidence=CONFIDENCE,
+        seed=settings["seed"],
+        seeds=seeds,
+        n_seeds=len(seeds),
+        n_models=len(models),
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        classes=tuple(settings["classes"]),
+        sizes=dict(sizes),
+        training_images=sizes["train"] + sizes["val"],
+        steps=steps,
+        last_batch=sizes["train"] - (batches - 1) * settings["batch_size"],
+        mark_every=MARK_EVERY,
+        loss_epochs=tuple(epoch for epoch in COURSE_EPOCHS if epoch <= settings["epochs"]),
+        pairs_of_models=math.comb(len(models), 2),
+        numerics=dict(results["numerics"]),
+        baseline_predicts=results["baseline"]["predicts"],
+        baseline_val_acc=results["baseline"]["val_acc"],
+        models=tuple(models.values()),
+        exactness=Exactness(
+            all_identical=all(model.bitwise_identical for model in models.values()),
+            identical=sum(model.bitwise_identical for model in models.values()),
+            max_param_diff=max(run["max_param_diff"] for run in results["models"]),
+            max_loss_diff=max(run["max_loss_diff"] for run in results["models"]),
+            second_seed_model=models[other["name"]],
+            second_seed=other["seed"],
+            second_seed_identical=other["bitwise_identical"],
+        ),
+        selection=selection_record(results, models),
+        comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},
+        reference=reference_record(results, models),
+        checks=checks,
+    )
+
+
+def require_fields(data: dict, fields: Sequence[str], source: str) -> None:
+    """Raise ValueError naming the first field of `fields` that `data` lacks."""
+    for field in fields:
+        values = [data]
+        for part in field.split("."):
+            key, each = part.removesuffix("[]"), part.endswith("[]")
+            found = []
+            for value in values:
+                if not isinstance(value, dict) or key not in value:
+                    raise ValueError(
+                        f"{source} has no field {field!r}: it is older than this analysis or damaged; "
+                        "re-run the notebook that writes it"
+                    )
+                found += value[key] if each else [value[key]]
+            values = found
+
+
+def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, steps: int) -> Model:
+    """One configuration's record from its run pair and its seed runs."""
+    sgd, manual = run["sgd"], run["manual"]
+    curve = sgd["val_acc_per_epoch"]
+    changes = [later - earlier for earlier, later in itertools.pairwise(curve)]
+    step_factor = 1 / (1 - run["momentum"])
+    decay_per_step = run["lr"] * run["weight_decay"] * step_factor
+    return Model(
+        name=run["name"],
+        lr=run["lr"],
+        momentum=run["momentum"],
+        weight_decay=run["weight_decay"],
+        selected=run["name"] == selected_name,
+        train_acc=sgd["train_acc"],
+        val_acc=sgd["val_acc"],
+        val_interval=wilson_interval(round(sgd["val_acc"] * n_val), n_val),
+        final_loss=sgd["train_loss"][-1],
+        gap=sgd["train_acc"] - sgd["val_acc"],
+        bitwise_identical=run["bitwise_identical"],
+        losses=tuple(
+            EpochLoss(epoch, sgd_loss, manual_loss, sgd_loss == manual_loss)
+            for epoch, (sgd_loss, manual_loss) in enumerate(
+                zip(sgd["train_loss"], manual["train_loss"], strict=True), 1
+            )
+            if epoch in COURSE_EPOCHS
+        ),
+        loss_rises=sum(later > earlier for earlier, later in itertools.pairwise(sgd["train_loss"])),
+        val_drops=sum(change < 0 for change in changes),
+        largest_val_drop=-min(changes),
+        largest_val_drop_images=round(-min(changes) * n_val),
+        best_epochs=tuple(epoch for epoch, value in enumerate(curve, 1) if value == max(curve)),
+        best_val_acc=max(curve),
+        below_best=max(curve) - curve[-1],
+        step_factor=step_factor,
+        effective_lr=run["lr"] * step_factor,
+        decay_per_step=decay_per_step,
+        decay_over_training=1 - (1 - decay_per_step) ** steps,
+        val_acc_by_seed=tuple(seed_run["val_acc"]),
+        train_acc_by_seed=tuple(seed_run["train_acc"]),
+        seed_val_acc=spread(seed_run["val_acc"]),
+        seed_train_acc=spread(seed_run["train_acc"]),
+        seed_final_loss=spread(seed_run["final_train_loss"]),
+        wins=seed_run["wins"],
+    )
+
+
+def selection_record(results: dict, models: dict[str, Model]) -> Selection:
+    """The selected model's test evaluation, its paired tests against the others and the seed study's winners."""
+    selected, sizes = results["selected"], results["data"]["sizes"]
+    confusion = tuple(tuple(row) for row in selected["confusion_matrix"])
+    (_, first_as_second), (second_as_first, _) = confusion
+    raw = [exact_mcnemar_p(t["only_selected_right"], t["only_other_right"]) for t in results["paired_tests"]]
+    pairs_of_models = math.comb(len(models), 2)
+    tests = tuple(
+        PairedTest(
+            other=models[test["name"]],
+            only_selected_right=test["only_selected_right"],
+            only_other_right=test["only_other_right"],
+            p=p,
+            holm_p=holm_p,
+            bonferroni_p=min(1.0, p * pairs_of_models),
+            resolved=holm_p < SIGNIFICANCE,
+            resolved_strictly=p * pairs_of_models < SIGNIFICANCE,
+        )
+        for test, p, holm_p in zip(results["paired_tests"], raw, holm_adjusted(raw), strict=True)
+    )
+    class_p = exact_mcnemar_p(first_as_second, second_as_first)
+    test_correct = round(selected["test_acc"] * sizes["test"])
+    return Selection(
+        model=models[selected["name"]],
+        test_acc=selected["test_acc"],
+        test_interval=wilson_interval(test_correct, sizes["test"]),
+        test_correct=test_correct,
+        confusion=confusion,
+        class_counts=tuple(sum(row) for row in confusion),
+        first_as_second=first_as_second,
+        second_as_first=second_as_first,
+        errors=first_as_second + second_as_first,
+        class_p=class_p,
+        classes_differ=class_p < SIGNIFICANCE,
+        tests=tests,
+        n_tests=len(tests),
+        resolved=tuple(test.other for test in tests if test.resolved),
+        unresolved=tuple(test.other for test in tests if not test.resolved),
+        seed_winners=tuple(model for model in models.values() if model.wins > 0),
+    )
+
+
+def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]) -> Comparison:
+    """One setting changed alone: each pair seed by seed, then every changed run against every base run."""
+    setting, base, changed = spec["setting"], spec["base"], spec["changed"]
+    for a, b in zip(base, changed, strict=True):
+        differing = {
+            key for key in ("lr", "momentum", "weight_decay") if getattr(models[a], key) != getattr(models[b], key)
+        }
+        if differing != {setting}:
+            raise ValueError(f"{a} and {b} must differ in {setting} only, but differ in {sorted(differing)}")
+    by_seed = {name: models[name].val_acc_by_seed for name in (*base, *changed)}
+    n = len(seeds)
+    all_ahead = sum(
+        min(by_seed[name][i] for name in changed) > max(by_seed[name][i] for name in base) for i in range(n)
+    )
+    ordered_chance = 1 / math.comb(len(base) + len(changed), len(changed))
+    base_value, changed_value = getattr(models[base[0]], setting), getattr(models[changed[0]], setting)
+    lowest = min(min(by_seed[name]) for name in changed)
+    highest = max(max(by_seed[name]) for name in base)
+    return Comparison(
+        setting=setting,
+        base_value=base_value,
+        changed_value=changed_value,
+        ratio=changed_value / base_value if base_value else None,
+        pairs=tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True)),
+        base_models=tuple(models[name] for name in base),
+        changed_models=tuple(models[name] for name in changed),
+        shared_lr=None if setting == "lr" else models[base[0]].lr,
+        changed_step_factor=models[changed[0]].step_factor,
+        runs_base=len(base) * n,
+        runs_changed=len(changed) * n,
+        lowest_changed=lowest,
+        highest_base=highest,
+        changed_always_ahead=lowest > highest,
+        seeds_all_ahead=all_ahead,
+        sign_test_p=sign_test_p(all_ahead, n),
+        ordered_chance=ordered_chance,
+        exchangeable_p=binomial_tail_p(all_ahead, n, ordered_chance),
+    )
+
+
+def seed_pair(base: Model, changed: Model) -> SeedPair:
+    """At how many seeds `changed` is lower in training and higher in validation accuracy than `base`."""
+    train = [(b > a) - (b < a) for a, b in zip(base.train_acc_by_seed, changed.train_acc_by_seed, strict=True)]
+    val = [(b > a) - (b < a) for a, b in zip(base.val_acc_by_seed, changed.val_acc_by_seed, strict=True)]
+    train_untied, val_untied = sum(d != 0 for d in train), sum(d != 0 for d in val)
+    val_higher_p = sign_test_p(val.count(1), val_untied)
+    return SeedPair(
+        base=base,
+        changed=changed,
+        n=len(val),
+        train_lower=train.count(-1),
+        train_untied=train_untied,
+        train_lower_p=sign_test_p(train.count(-1), train_untied),
+        val_higher=val.count(1),
+        val_untied=val_untied,
+        val_higher_p=val_higher_p,
+        val_higher_resolved=val_higher_p < SIGNIFICANCE,
+    )
+
+
+def reference_record(results: dict, models: dict[str, Model]) -> Reference:
+    """How far the reference report's numbers lie from this run's (REFERENCE)."""
+    sizes, n_val = results["data"]["sizes"], results["data"]["sizes"]["val"]
+    confusion = tuple(tuple(row) for row in REFERENCE["confusion_matrix"])
+    (_, first_as_second), (second_as_first, _) = confusion
+    compared = []
+    for name, numbers in REFERENCE["models"].items():
+        if name not in models:
+            continue
+        model = models[name]
+        ours, theirs = model.seed_val_acc.mean, numbers["val_acc"]
+        # Each report measured validation accuracy on its own split of n_val images: both binomial spreads count.
+        val_sd = math.sqrt(model.seed_val_acc.std**2 + ours * (1 - ours) / n_val + theirs * (1 - theirs) / n_val)
+        train_distance = (numbers["train_acc"] - model.seed_train_acc.mean) / model.seed_train_acc.std
+        compared.append(ReferenceModel(model, numbers["train_acc"], theirs, train_distance, (theirs - ours) / val_sd))
+    class_p = exact_mcnemar_p(first_as_second, second_as_first)
+    train_distances = [abs(model.train_distance) for model in compared]
+    val_distances = [abs(model.val_distance) for model in compared]
+    (loss_model, loss), *_ = REFERENCE["final_train_loss"].items()
+    return Reference(
+        selected=REFERENCE["selected"],
+        same_selection=REFERENCE["selected"] == results["selected"]["name"],
+        test_acc=REFERENCE["test_acc"],
+        test_images_apart=abs(round((results["selected"]["test_acc"] - REFERENCE["test_acc"]) * sizes["test"])),
+        confusion=confusion,
+        first_as_second=first_as_second,
+        second_as_first=second_as_first,
+        class_p=class_p,
+        classes_differ=class_p < SIGNIFICANCE,
+        models=tuple(compared),
+        largest_distance=max(train_distances + val_distances),
+        largest_train_distance=max(train_distances),
+        largest_val_distance=max(val_distances),
+        final_loss_model=models[loss_model],
+        final_loss=loss,
+    )

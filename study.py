@@ -1,0 +1,186 @@
+"""The study: every configuration trained with torch.optim.SGD and by hand, under several seeds, in parallel worker
+processes that give the same bits whatever their number; then each configuration's comparison of the two trainers
+and the seed study. `project1.ipynb` runs it; `helpers.train_config` trains each configuration."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+# helpers before any matrix product, here and in every worker that unpickles `_train`: importing it pins the numerics.
+from helpers import Cifar2, MyMLP, train_config
+from settings import BATCH_SIZE, CONFIGS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
+
+MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
+
+# IPython.display.display, or a stand-in called alike: display(bundle, raw=True, display_id=True) returns a handle
+# whose update(bundle, raw=True) replaces that output.
+Display = Callable[..., Any]
+
+
+# --- The trainings ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Training:
+    """One training of the study: a configuration, a trainer ('sgd' or 'manual') and a seed."""
+
+    config: dict
+    trainer: str = "sgd"
+    seed: int = SEED
+    n_epochs: int = EPOCHS
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(model name, trainer, seed): how the study looks a training up."""
+        return self.config["name"], self.trainer, self.seed
+
+
+def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
+    """Every configuration with both trainers at SEED, SECOND_SEED_CONFIG again with both at the second seed, and every
+    configuration with torch.optim.SGD at the other seeds: each training once."""
+    trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
+    second = next(config for config in CONFIGS if config["name"] == SECOND_SEED_CONFIG)
+    trainings += [Training(second, trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
+    trainings += [Training(config, "sgd", seed) for seed in STUDY_SEEDS[1:] for config in CONFIGS]
+    unique = {training.key: training for training in trainings}
+    return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
+
+
+# --- Running them: one process of one thread per core, progress in the order given -----------------------------------
+
+
+def run_trainings(
+    trainings: Sequence[Training], data: Cifar2, workers: int | None = None, display: Display | None = None
+) -> dict[tuple, tuple]:
+    """Run independent trainings in `workers` processes of one thread each (default: one per core, at most
+    MAX_WORKERS; 1: here, without processes). Return {key: (run record, final parameters)}, reporting a line per
+    training in the order given, so that nothing depends on the number of workers or on which one finishes first:
+    printed, or in a Jupyter kernel (or through `display`) shown in one output updated in place."""
+    report = _progress(len(trainings), display if display is not None else _kernel_display())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = min(workers or min(cores, MAX_WORKERS), len(trainings))
+    if workers == 1:
+        return _gather(trainings, [lambda t=t: _train(t, data) for t in trainings], report)
+    spawn = multiprocessing.get_context("spawn")  # the start method of macOS and Windows, and so of every platform
+    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(data,))
+    try:
+        futures = [pool.submit(_train, training) for training in trainings]
+        return _gather(trainings, [future.result for future in futures], report)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, nothing more starts
+
+
+def _gather(
+    trainings: Sequence[Training], results: Sequence[Callable[[], tuple]], report: Callable[[str], None]
+) -> dict[tuple, tuple]:
+    """Wait for each training's result in the order given and report its line; a failure names the training."""
+    runs = {}
+    for index, (training, result) in enumerate(zip(trainings, results, strict=True)):
+        try:
+            run, parameters = result()
+        except Exception as error:
+            raise RuntimeError(f"training {index + 1} of {len(trainings)}, {training.key}, failed: {error}") from error
+        name, trainer, seed = training.key
+        loss, val_acc = run["train_loss"][-1], run["val_acc"]
+        report(f"[{index + 1}/{len(trainings)}] {name}, {trainer}, seed {seed}: loss {loss:.4f}, val acc {val_acc:.3f}")
+        runs[training.key] = run, parameters
+    return runs
+
+
+def _progress(total: int, display: Display | None) -> Callable[[str], None]:
+    """Where each training's line goes: printed, or through `display` into one output updated in place."""
+    if display is None:
+        return print
+    # Printed lines reach a notebook in as many outputs as the kernel's flushes happened to make: a stored notebook
+    # would change from run to run. A display updated in place is stored as its last state, the same every run.
+    header = f"{total} trainings, each with its final training loss and validation accuracy:"
+    handle = display({"text/plain": header}, raw=True, display_id=True)
+    lines: list[str] = []
+
+    def show(line: str) -> None:
+        lines.append(line)
+        if len(lines) < total:
+            handle.update({"text/plain": "\n".join([header, *lines])}, raw=True)
+        else:
+            # nbval ignores updates and compares the outputs as first sent: the display ends as it began, and the
+            # lines go to an output of their own, so the notebook stores what nbval sees.
+            handle.update({"text/plain": header}, raw=True)
+            display({"text/plain": "\n".join(lines)}, raw=True)
+
+    return show
+
+
+def _kernel_display() -> Display | None:
+    """IPython's display in a Jupyter kernel; None elsewhere (plain Python, pytest, IPython in a terminal)."""
+    ipython = sys.modules.get("IPython")  # looked up, never imported: outside a kernel it is not needed
+    if ipython is None or getattr(ipython.get_ipython(), "kernel", None) is None:
+        return None
+    from IPython.display import display
+
+    return display
+
+
+_worker_data: Cifar2 | None = None  # a worker process's copy of the data, set once when it starts
+
+
+def _start_worker(data: Cifar2) -> None:
+    """Set a worker process up: one thread (1 and 2 threads give the same bits in the pinned mode) and the data."""
+    global _worker_data
+    torch.set_num_threads(1)
+    _worker_data = data
+
+
+def _train(t: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Tensor]]:
+    """One training (on the worker's data when none is given): its run record and its final parameters."""
+    run, model = train_config(t.config, data or _worker_data, t.trainer, t.n_epochs, t.batch_size, t.seed)
+    return run, model.state_dict()
+
+
+# --- Reading the runs ------------------------------------------------------------------------------------------------
+
+
+def trained_model(parameters: dict[str, Tensor]) -> MyMLP:
+    """A MyMLP holding a training's final parameters."""
+    model = MyMLP()
+    model.load_state_dict(parameters)
+    return model
+
+
+def compare_runs(config: dict, runs: dict[tuple, tuple], seed: int = SEED) -> dict:
+    """One configuration's record: its torch.optim.SGD and manual runs at `seed` and their largest differences."""
+    (sgd, sgd_parameters), (manual, manual_parameters) = (runs[config["name"], t, seed] for t in ("sgd", "manual"))
+    parameters = [(sgd_parameters[name], manual_parameters[name]) for name in sgd_parameters]
+    losses = list(zip(sgd["train_loss"], manual["train_loss"], strict=True))
+    record = {**config, "sgd": sgd, "manual": manual}
+    record["max_param_diff"] = max((p - q).abs().max().item() for p, q in parameters)
+    record["max_loss_diff"] = max(abs(p - q) for p, q in losses)
+    record["bitwise_identical"] = all(torch.equal(p, q) for p, q in parameters) and all(p == q for p, q in losses)
+    return record
+
+
+def seed_study(runs: dict[tuple, tuple]) -> dict:
+    """Each configuration's torch.optim.SGD runs at every seed of STUDY_SEEDS, and at how many seeds it won."""
+    by_seed = {config["name"]: [runs[config["name"], "sgd", seed][0] for seed in STUDY_SEEDS] for config in CONFIGS}
+    # A model wins a seed when no other model has a higher validation accuracy at that seed: ties all win.
+    best = [max(seeds[i]["val_acc"] for seeds in by_seed.values()) for i in range(len(STUDY_SEEDS))]
+    models = [
+        {
+            "name": name,
+            "val_acc": [run["val_acc"] for run in seeds],
+            "train_acc": [run["train_acc"] for run in seeds],
+            "final_train_loss": [run["train_loss"][-1] for run in seeds],
+            "wins": sum(run["val_acc"] == top for run, top in zip(seeds, best, strict=True)),
+        }
+        for name, seeds in by_seed.items()
+    ]
+    return {"seeds": list(STUDY_SEEDS), "models": models}

@@ -1,0 +1,191 @@
+"""The analysis stage: its statistics against known values, its records on a hand-made run whose every derived number
+is worked out below by hand, and its refusal of a results file it cannot read."""
+
+import copy
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import analysis
+from settings import COMPARISONS, CONFIGS
+
+FIGURES = Path(__file__).resolve().parents[1] / "figures"
+
+
+def test_wilson_interval_of_known_cases():
+    # 8 right of 10: the textbook Wilson 95% interval is (0.4902, 0.9433).
+    interval = analysis.wilson_interval(8, 10)
+    assert (round(interval.low, 4), round(interval.high, 4)) == (0.4902, 0.9433)
+    interval = analysis.wilson_interval(921, 1000)
+    assert (round(interval.low, 4), round(interval.high, 4)) == (0.9026, 0.9362)
+    assert analysis.wilson_interval(0, 20).low == pytest.approx(0.0, abs=1e-15) and analysis.wilson_interval(
+        20, 20
+    ).high == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=r"successes=11, n=10"):
+        analysis.wilson_interval(11, 10)
+
+
+def test_exact_mcnemar_of_known_cases():
+    # 1 against 9 discordant pairs: p = 2 (1 + 10) / 2^10, whichever way round.
+    assert analysis.exact_mcnemar_p(1, 9) == analysis.exact_mcnemar_p(9, 1) == 2 * 11 / 1024
+    assert analysis.exact_mcnemar_p(5, 5) == analysis.exact_mcnemar_p(0, 0) == 1.0
+    assert analysis.exact_mcnemar_p(0, 6) == 2 / 64
+
+
+def test_holm_adjusts_in_the_order_given():
+    # Smallest first, multiplied by 4, 3, 2, 1; 0.04 · 1 is raised to the 0.06 before it, as adjusted values must not
+    # fall. The products are the function's own, so they are compared exactly.
+    assert analysis.holm_adjusted([0.01, 0.04, 0.03, 0.005]) == [3 * 0.01, 2 * 0.03, 2 * 0.03, 4 * 0.005]
+    assert analysis.holm_adjusted([0.5, 0.6]) == [1.0, 1.0]
+
+
+def test_sign_test_counts_the_tail_of_a_fair_coin():
+    assert analysis.sign_test_p(5, 5) == 1 / 32
+    assert analysis.sign_test_p(2, 4) == 11 / 16
+    assert analysis.sign_test_p(0, 3) == 1.0
+
+
+def hand_made_results() -> dict:
+    """The five configurations of settings.CONFIGS, three epochs, two seeds, 100 validation and 100 test images."""
+    curves = [  # training loss per epoch, validation accuracy per epoch, training accuracy at the end
+        ([1.0, 0.9, 0.8], [0.4, 0.5, 0.5], 0.6),
+        ([1.0, 0.95, 0.9], [0.4, 0.45, 0.52], 0.55),
+        ([1.0, 1.2, 0.6], [0.6, 0.8, 0.7], 0.9),
+        ([0.9, 0.7, 0.75], [0.75, 0.7, 0.75], 0.85),
+        ([0.8, 0.9, 1.0], [0.7, 0.6, 0.6], 0.7),
+    ]
+    models = []
+    for config, (loss, per_epoch, train) in zip(CONFIGS, curves, strict=True):
+        run = {"train_loss": loss, "val_acc_per_epoch": per_epoch, "train_acc": train, "val_acc": per_epoch[-1]}
+        models.append({**config, "sgd": run, "manual": run, "max_param_diff": 0.0, "max_loss_diff": 0.0})
+        models[-1]["bitwise_identical"] = True
+    seeds = [  # validation accuracy and training accuracy at seeds 42 and 1
+        ([0.5, 0.55], [0.6, 0.7]),
+        ([0.52, 0.5], [0.55, 0.6]),
+        ([0.7, 0.8], [0.9, 0.8]),
+        ([0.75, 0.65], [0.85, 0.95]),
+        ([0.6, 0.9], [0.7, 0.9]),
+    ]
+    seed_study = [
+        {"name": config["name"], "val_acc": val, "train_acc": train, "final_train_loss": [0.5, 0.7], "wins": 0}
+        for config, (val, train) in zip(CONFIGS, seeds, strict=True)
+    ]
+    return {
+        "settings": {"seed": 42, "epochs": 3, "batch_size": 4, "classes": ["automobile", "cat"]},
+        "numerics": {"mkl_mode": "COMPATIBLE", "max_threads": 2, "torch": "2.14.1"},
+        "data": {"sizes": {"train": 10, "val": 100, "test": 100}},
+        "baseline": {"predicts": "automobile", "val_acc": 0.5},
+        "models": models,
+        "selected": {"name": "Model 4", "test_acc": 0.87, "confusion_matrix": [[40, 10], [3, 47]]},
+        "paired_tests": [
+            {"name": "Model 1", "only_selected_right": 11, "only_other_right": 1},
+            {"name": "Model 2", "only_selected_right": 12, "only_other_right": 0},
+            {"name": "Model 3", "only_selected_right": 5, "only_other_right": 4},
+            {"name": "Model 5", "only_selected_right": 6, "only_other_right": 5},
+        ],
+        "seed_study": {"seeds": [42, 1], "models": seed_study},
+        "other_seed_exactness": {"name": "Model 4", "seed": 1, "bitwise_identical": True},
+    }
+
+
+def committed_checks() -> dict:
+    return json.loads((FIGURES / "backprop_checks.json").read_text(encoding="utf-8"))
+
+
+def test_model_records_on_a_hand_made_run():
+    result = analysis.analyse(hand_made_results(), committed_checks())
+    # 10 training images in batches of 4: 3 steps per epoch, the last of 2 images; 9 steps in 3 epochs.
+    assert (result.steps, result.last_batch, result.training_images, result.pairs_of_models) == (9, 2, 110, 10)
+    assert result.loss_epochs == (1,), "of the course's epochs, only the first is within 3"
+    plain, _, momentum, both, _ = result.models
+    assert [m.loss_rises for m in result.models] == [0, 0, 1, 1, 2]
+    assert [m.best_epochs for m in result.models] == [(2, 3), (3,), (2,), (1, 3), (1,)]
+    assert momentum.gap == pytest.approx(0.2) and momentum.below_best == pytest.approx(0.1)
+    # Model 3's validation accuracy: +0.2, then −0.1, one fall of 10 of the 100 validation images.
+    assert (momentum.val_drops, momentum.largest_val_drop_images) == (1, 10)
+    assert (momentum.step_factor, momentum.decay_per_step) == (pytest.approx(1 / 0.15), 0.0)
+    assert both.decay_per_step == pytest.approx(0.01 * 0.01 / 0.15)
+    assert both.decay_over_training == pytest.approx(1 - (1 - 0.01 * 0.01 / 0.15) ** 9)
+    # Wilson's 95% interval for 50 of 100: 0.5 ± 1.96 / (1 + 1.96²/100) · sqrt(0.25/100 + 1.96²/40000).
+    assert (plain.val_interval.low, plain.val_interval.high) == pytest.approx((0.40383, 0.59617), abs=1e-5)
+    assert plain.seed_val_acc == analysis.Spread(0.525, pytest.approx(0.05 / math.sqrt(2)), 0.5, 0.55)
+    assert [m.selected for m in result.models] == [False, False, False, True, False]
+    assert both.losses == (analysis.EpochLoss(1, 0.9, 0.9, True),)
+
+
+def test_selection_and_paired_tests_on_a_hand_made_run():
+    selection = analysis.analyse(hand_made_results(), committed_checks()).selection
+    # Raw p: 2·(1 + 12)/4096 for Model 1, 2/4096 for Model 2, 1 for Models 3 and 5. Holm: Model 2 ×4, Model 1 ×3.
+    p_model_1, p_model_2 = 2 * 13 / 4096, 2 / 4096
+    assert [test.p for test in selection.tests] == pytest.approx([p_model_1, p_model_2, 1.0, 1.0])
+    assert [test.holm_p for test in selection.tests] == pytest.approx([3 * p_model_1, 4 * p_model_2, 1.0, 1.0])
+    assert [test.bonferroni_p for test in selection.tests] == pytest.approx([10 * p_model_1, 10 * p_model_2, 1, 1])
+    assert [test.resolved for test in selection.tests] == [True, True, False, False]
+    assert [test.resolved_strictly for test in selection.tests] == [False, True, False, False]
+    assert [m.name for m in selection.unresolved] == ["Model 3", "Model 5"]
+    assert (selection.test_correct, selection.class_counts, selection.errors) == (87, (50, 50), 13)
+    # 10 cars taken for cats and 3 cats for cars: two-sided, 2 · P(X ≤ 3) for X ~ Binomial(13, 1/2).
+    assert selection.class_p == pytest.approx(2 * sum(math.comb(13, k) for k in range(4)) / 2**13)
+    assert not selection.classes_differ
+
+
+def test_comparisons_follow_the_declared_pairs_seed_by_seed():
+    comparisons = analysis.analyse(hand_made_results(), committed_checks()).comparisons
+    assert set(comparisons) == set(COMPARISONS)
+    momentum = comparisons["momentum"]
+    assert [(p.base.name, p.changed.name) for p in momentum.pairs] == [("Model 1", "Model 3"), ("Model 2", "Model 4")]
+    # With momentum: 0.7, 0.8 and 0.75, 0.65; without: 0.5, 0.55 and 0.52, 0.5. Both seeds have both ahead.
+    assert (momentum.lowest_changed, momentum.highest_base, momentum.changed_always_ahead) == (0.65, 0.55, True)
+    assert (momentum.seeds_all_ahead, momentum.sign_test_p) == (2, 0.25)
+    # Both changed runs above both base runs: 1 of the C(4, 2) = 6 orders at one seed if exchangeable.
+    assert momentum.ordered_chance == pytest.approx(1 / 6) and momentum.exchangeable_p == pytest.approx(1 / 36)
+    assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
+    # Weight decay, Model 3 → Model 4: training 0.85 < 0.9 and 0.95 > 0.8; validation 0.75 > 0.7, 0.65 < 0.8.
+    _, with_momentum = comparisons["weight_decay"].pairs
+    assert (with_momentum.train_lower, with_momentum.train_untied, with_momentum.train_lower_p) == (1, 2, 0.75)
+    assert (with_momentum.val_higher, with_momentum.val_untied, with_momentum.val_higher_p) == (1, 2, 0.75)
+    learning_rate = comparisons["learning_rate"]
+    assert (learning_rate.ratio, learning_rate.shared_lr) == (pytest.approx(5.0), None)
+
+
+def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
+    reference = analysis.analyse(hand_made_results(), committed_checks()).reference
+    model_1 = next(r for r in reference.models if r.model.name == "Model 1")
+    # Training accuracy: 0.897 against seeds 0.6 and 0.7, in seed standard deviations alone (fitted images).
+    assert model_1.train_distance == pytest.approx((0.897 - 0.65) / (0.1 / math.sqrt(2)))
+    mean, seed_sd = 0.525, 0.05 / math.sqrt(2)
+    spread = math.sqrt(seed_sd**2 + mean * (1 - mean) / 100 + 0.885 * 0.115 / 100)
+    assert model_1.val_distance == pytest.approx((0.885 - mean) / spread)
+    # The reference's 87 cars taken for cats and 79 cats for cars: 2 · P(X <= 79), X ~ Binomial(166, 1/2).
+    assert reference.class_p == pytest.approx(2 * sum(math.comb(166, k) for k in range(80)) / 2**166)
+    assert (reference.same_selection, reference.test_images_apart) == (True, 5)
+
+
+def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
+    results = hand_made_results()
+    results["models"][2]["lr"] = 0.02  # Model 3 now differs from Model 1 in learning rate as well as momentum
+    with pytest.raises(ValueError, match=r"Model 1 and Model 3 must differ in momentum only.*'lr', 'momentum'"):
+        analysis.analyse(results, committed_checks())
+
+
+@pytest.mark.parametrize(
+    ("damage", "field"),
+    [
+        (lambda r: r.pop("seed_study"), "seed_study.seeds"),
+        (lambda r: r["models"][3]["sgd"].pop("val_acc_per_epoch"), "models[].sgd.val_acc_per_epoch"),
+        (lambda r: r["paired_tests"][0].pop("only_other_right"), "paired_tests[].only_other_right"),
+    ],
+)
+def test_a_results_file_without_a_field_is_refused_by_name(damage, field):
+    results = copy.deepcopy(hand_made_results())
+    damage(results)
+    with pytest.raises(ValueError, match=rf"results.json has no field '{re.escape(field)}'.*re-run"):
+        analysis.analyse(results, committed_checks())
+
+
+def test_the_committed_run_analyses():
+    result = analysis.load_analysis(FIGURES)
+    assert result.selection.model.name == json.loads((FIGURES / "results.json").read_text())["selected"]["name"]
