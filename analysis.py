@@ -35,66 +35,6 @@ REFERENCE = {
     "final_train_loss": {"Model 5": 0.031},
 }
 
-# Every field the analysis reads; "[]" stands for each element of a list. An older or damaged file fails here, with
-# the field's name, instead of deep inside a computation.
-RESULTS_FIELDS = (
-    "settings.seed",
-    "settings.epochs",
-    "settings.batch_size",
-    "settings.classes",
-    "numerics.mkl_mode",
-    "numerics.max_threads",
-    "numerics.torch",
-    "data.sizes.train",
-    "data.sizes.val",
-    "data.sizes.test",
-    "baseline.predicts",
-    "baseline.val_acc",
-    "models[].name",
-    "models[].lr",
-    "models[].momentum",
-    "models[].weight_decay",
-    "models[].sgd.train_loss",
-    "models[].sgd.train_acc",
-    "models[].sgd.val_acc",
-    "models[].sgd.val_acc_per_epoch",
-    "models[].manual.train_loss",
-    "models[].max_param_diff",
-    "models[].max_loss_diff",
-    "models[].bitwise_identical",
-    "selected.name",
-    "selected.test_acc",
-    "selected.confusion_matrix",
-    "paired_tests[].name",
-    "paired_tests[].only_selected_right",
-    "paired_tests[].only_other_right",
-    "seed_study.seeds",
-    "seed_study.models[].name",
-    "seed_study.models[].val_acc",
-    "seed_study.models[].train_acc",
-    "seed_study.models[].final_train_loss",
-    "seed_study.models[].wins",
-    "other_seed_exactness.name",
-    "other_seed_exactness.seed",
-    "other_seed_exactness.bitwise_identical",
-)
-CHECKS_FIELDS = (
-    "autograd",
-    "autograd_worst",
-    "finite_differences",
-    "finite_difference_worst",
-    "broken",
-    "broken_best",
-    "broken_failing_layers",
-    "eps",
-    "tolerance",
-    "relu_margin",
-    "batch_sizes.autograd",
-    "batch_sizes.finite_differences",
-    "parameters",
-)
-
-
 # --- Statistics ------------------------------------------------------------------------------------------------------
 
 
@@ -185,17 +125,12 @@ class Model:
     val_interval: Interval
     final_loss: float
     gap: float  # training minus validation accuracy
-    bitwise_identical: bool
     losses: tuple[EpochLoss, ...]  # at the epochs of the course's example output
     loss_rises: int  # epochs whose mean loss is above the previous epoch's
-    val_drops: int  # epochs whose validation accuracy is below the previous epoch's
-    largest_val_drop: float
     largest_val_drop_images: int
     best_epochs: tuple[int, ...]
-    best_val_acc: float
     below_best: float  # how far the last epoch's validation accuracy is below the best epoch's
     step_factor: float  # 1 / (1 − μ): the step under a constant gradient, relative to plain SGD's
-    effective_lr: float  # η / (1 − μ)
     decay_per_step: float  # η λ / (1 − μ): the steady-state shrinkage of a parameter per step by weight decay alone
     decay_over_training: float
     val_acc_by_seed: tuple[float, ...]  # the torch.optim.SGD runs under each seed of the seed study
@@ -215,9 +150,7 @@ class PairedTest:
     only_other_right: int
     p: float
     holm_p: float  # adjusted for the family of tests of the selected model against each other one
-    bonferroni_p: float  # multiplied by the number of pairs of models, a deliberately strict bound
     resolved: bool  # holm_p < SIGNIFICANCE
-    resolved_strictly: bool  # bonferroni_p < SIGNIFICANCE
 
 
 @dataclass(frozen=True)
@@ -240,8 +173,6 @@ class SeedPair:
 class Comparison:
     """One setting changed alone (settings.COMPARISONS): the pairs, and every run with it against every run without."""
 
-    setting: str
-    base_value: float
     changed_value: float
     ratio: float | None  # changed_value / base_value, None when base_value is 0
     pairs: tuple[SeedPair, ...]
@@ -255,7 +186,6 @@ class Comparison:
     highest_base: float
     changed_always_ahead: bool  # lowest_changed > highest_base
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
-    sign_test_p: float  # one-sided sign test of seeds_all_ahead, each seed a fair coin
     ordered_chance: float  # the chance of that order at one seed if the runs were exchangeable
     exchangeable_p: float  # the chance of seeds_all_ahead or more seeds with that order, if exchangeable
 
@@ -268,7 +198,6 @@ class Selection:
     test_acc: float
     test_interval: Interval
     test_correct: int
-    confusion: tuple[tuple[int, int], tuple[int, int]]  # rows the true class, columns the predicted one
     class_counts: tuple[int, int]
     first_as_second: int  # images of the first class (cars) taken for the second (cats)
     second_as_first: int
@@ -301,7 +230,6 @@ class Reference:
     same_selection: bool
     test_acc: float
     test_images_apart: int
-    confusion: tuple[tuple[int, int], tuple[int, int]]
     first_as_second: int
     second_as_first: int
     class_p: float
@@ -346,7 +274,8 @@ class Analysis:
     last_batch: int  # images in the last batch of an epoch
     mark_every: int
     loss_epochs: tuple[int, ...]  # the epochs of the loss table: those of the course's example output
-    pairs_of_models: int
+    epoch_changes: int  # changes from one epoch's loss to the next
+    torch_series: str  # the torch release series whose documentation the report cites, e.g. "2.14"
     numerics: dict
     baseline_predicts: str
     baseline_val_acc: float
@@ -371,8 +300,7 @@ def load_analysis(figures: str | Path) -> Analysis:
 
 def analyse(results: dict, checks: dict) -> Analysis:
     """The study's conclusions from its measurements (results.json) and the gradient checks (backprop_checks.json)."""
-    require_fields(results, RESULTS_FIELDS, "results.json")
-    require_fields(checks, CHECKS_FIELDS, "backprop_checks.json")
+    results, checks = Fields(results, "results.json"), Fields(checks, "backprop_checks.json")
     settings, sizes = results["settings"], results["data"]["sizes"]
     batches = math.ceil(sizes["train"] / settings["batch_size"])
     steps = settings["epochs"] * batches
@@ -398,15 +326,16 @@ def analyse(results: dict, checks: dict) -> Analysis:
         steps=steps,
         last_batch=sizes["train"] - (batches - 1) * settings["batch_size"],
         mark_every=MARK_EVERY,
+        epoch_changes=settings["epochs"] - 1,
+        torch_series=".".join(results["numerics"]["torch"].split(".")[:2]),
         loss_epochs=tuple(epoch for epoch in COURSE_EPOCHS if epoch <= settings["epochs"]),
-        pairs_of_models=math.comb(len(models), 2),
         numerics=dict(results["numerics"]),
         baseline_predicts=results["baseline"]["predicts"],
         baseline_val_acc=results["baseline"]["val_acc"],
         models=tuple(models.values()),
         exactness=Exactness(
-            all_identical=all(model.bitwise_identical for model in models.values()),
-            identical=sum(model.bitwise_identical for model in models.values()),
+            all_identical=all(run["bitwise_identical"] for run in results["models"]),
+            identical=sum(run["bitwise_identical"] for run in results["models"]),
             max_param_diff=max(run["max_param_diff"] for run in results["models"]),
             max_loss_diff=max(run["max_loss_diff"] for run in results["models"]),
             second_seed_model=models[other["name"]],
@@ -420,21 +349,27 @@ def analyse(results: dict, checks: dict) -> Analysis:
     )
 
 
-def require_fields(data: dict, fields: Sequence[str], source: str) -> None:
-    """Raise ValueError naming the first field of `fields` that `data` lacks."""
-    for field in fields:
-        values = [data]
-        for part in field.split("."):
-            key, each = part.removesuffix("[]"), part.endswith("[]")
-            found = []
-            for value in values:
-                if not isinstance(value, dict) or key not in value:
-                    raise ValueError(
-                        f"{source} has no field {field!r}: it is older than this analysis or damaged; "
-                        "re-run the notebook that writes it"
-                    )
-                found += value[key] if each else [value[key]]
-            values = found
+class Fields(dict):
+    """A JSON object whose missing field raises ValueError naming the file and the field, not a bare KeyError."""
+
+    def __init__(self, data: dict, source: str, path: str = "") -> None:
+        super().__init__({key: _fields(value, source, f"{path}{key}") for key, value in data.items()})
+        self.source, self.path = source, path
+
+    def __missing__(self, key: str) -> None:
+        raise ValueError(
+            f"{self.source} has no field {self.path}{key}: it is older than this analysis or damaged; "
+            "re-run the notebook that writes it"
+        )
+
+
+def _fields(value: object, source: str, path: str) -> object:
+    """`value` with every JSON object inside it a Fields, named by its path (models[3].sgd. for instance)."""
+    if isinstance(value, dict):
+        return Fields(value, source, f"{path}.")
+    if isinstance(value, list):
+        return [_fields(item, source, f"{path}[{index}]") for index, item in enumerate(value)]
+    return value
 
 
 def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, steps: int) -> Model:
@@ -455,7 +390,6 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
         val_interval=wilson_interval(round(sgd["val_acc"] * n_val), n_val),
         final_loss=sgd["train_loss"][-1],
         gap=sgd["train_acc"] - sgd["val_acc"],
-        bitwise_identical=run["bitwise_identical"],
         losses=tuple(
             EpochLoss(epoch, sgd_loss, manual_loss, sgd_loss == manual_loss)
             for epoch, (sgd_loss, manual_loss) in enumerate(
@@ -464,14 +398,10 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
             if epoch in COURSE_EPOCHS
         ),
         loss_rises=sum(later > earlier for earlier, later in itertools.pairwise(sgd["train_loss"])),
-        val_drops=sum(change < 0 for change in changes),
-        largest_val_drop=-min(changes),
         largest_val_drop_images=round(-min(changes) * n_val),
         best_epochs=tuple(epoch for epoch, value in enumerate(curve, 1) if value == max(curve)),
-        best_val_acc=max(curve),
         below_best=max(curve) - curve[-1],
         step_factor=step_factor,
-        effective_lr=run["lr"] * step_factor,
         decay_per_step=decay_per_step,
         decay_over_training=1 - (1 - decay_per_step) ** steps,
         val_acc_by_seed=tuple(seed_run["val_acc"]),
@@ -489,7 +419,6 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
     confusion = tuple(tuple(row) for row in selected["confusion_matrix"])
     (_, first_as_second), (second_as_first, _) = confusion
     raw = [exact_mcnemar_p(t["only_selected_right"], t["only_other_right"]) for t in results["paired_tests"]]
-    pairs_of_models = math.comb(len(models), 2)
     tests = tuple(
         PairedTest(
             other=models[test["name"]],
@@ -497,9 +426,7 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
             only_other_right=test["only_other_right"],
             p=p,
             holm_p=holm_p,
-            bonferroni_p=min(1.0, p * pairs_of_models),
             resolved=holm_p < SIGNIFICANCE,
-            resolved_strictly=p * pairs_of_models < SIGNIFICANCE,
         )
         for test, p, holm_p in zip(results["paired_tests"], raw, holm_adjusted(raw), strict=True)
     )
@@ -510,7 +437,6 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         test_acc=selected["test_acc"],
         test_interval=wilson_interval(test_correct, sizes["test"]),
         test_correct=test_correct,
-        confusion=confusion,
         class_counts=tuple(sum(row) for row in confusion),
         first_as_second=first_as_second,
         second_as_first=second_as_first,
@@ -544,8 +470,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
     lowest = min(min(by_seed[name]) for name in changed)
     highest = max(max(by_seed[name]) for name in base)
     return Comparison(
-        setting=setting,
-        base_value=base_value,
         changed_value=changed_value,
         ratio=changed_value / base_value if base_value else None,
         pairs=tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True)),
@@ -559,7 +483,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         highest_base=highest,
         changed_always_ahead=lowest > highest,
         seeds_all_ahead=all_ahead,
-        sign_test_p=sign_test_p(all_ahead, n),
         ordered_chance=ordered_chance,
         exchangeable_p=binomial_tail_p(all_ahead, n, ordered_chance),
     )
@@ -609,7 +532,6 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
         test_acc=REFERENCE["test_acc"],
         test_images_apart=abs(round((results["selected"]["test_acc"] - REFERENCE["test_acc"]) * sizes["test"])),
-        confusion=confusion,
         first_as_second=first_as_second,
         second_as_first=second_as_first,
         class_p=class_p,

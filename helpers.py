@@ -699,12 +699,22 @@ def plot_loss_panels(models: list[dict], path: SavePath = None) -> Figure:
 
 
 def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
-    """The training loss curves of all models together, on a log scale labelled in plain decimals."""
-    fig, axis = _plot_per_epoch(models, "train_loss", "mean training loss (log scale)")
-    axis.set_yscale("log")
+    """The training loss curves of all models together, on a log scale labelled in plain decimals; each model in its
+    own style, with markers at staggered epochs, so that curves that run together stay apart in greyscale."""
+    fig, axis = plt.subplots(figsize=(7.5, 3.2))
+    for index, model in enumerate(models):
+        values, style = model["sgd"]["train_loss"], MODEL_STYLES[index % len(MODEL_STYLES)]
+        settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
+        epochs = range(1, len(values) + 1)
+        label = f"{model['name']} ({settings})"
+        axis.plot(epochs, values, label=label, markevery=(index, MARK_EVERY), lw=1.5, ms=7, **style)
+    axis.set(xlabel="epoch", ylabel="mean training loss (log scale)", yscale="log")
     axis.yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
     axis.yaxis.set_major_formatter("{x:g}")
     axis.yaxis.set_minor_formatter(plt.NullFormatter())
+    # Early in training every loss is high: room below the curves' start holds the legend.
+    axis.set_ylim(bottom=0.45 * min(min(model["sgd"]["train_loss"]) for model in models))
+    axis.legend(loc="lower left", handlelength=4, fontsize=9)
     return _finish(fig, path)
 
 
@@ -716,37 +726,23 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
     fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.2 * n_rows), sharex=True, sharey=True, squeeze=False)
-    for axis, (name, values) in zip(axes.flatten(), curves.items(), strict=False):
+    panels = axes.flatten()
+    for index, (axis, (name, values)) in enumerate(zip(panels, curves.items(), strict=False)):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
             axis.plot(epochs, other, color="#C8C8C8", lw=1)
-        axis.plot(epochs, values, color="black", lw=2, marker="o", ms=4, markevery=MARK_EVERY)
+        axis.plot(epochs, values, color="black", lw=2)
         axis.set_title(f"{name} (selected)" if name == selected_name else name)
         axis.grid(axis="y", color="#EEEEEE")
+        if index + 3 >= len(models):  # no panel below it: this one carries the epoch axis
+            axis.xaxis.set_tick_params(labelbottom=True)
+            axis.set_xlabel("epoch")
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-    for spare in axes.flatten()[len(models) :]:
+    for spare in panels[len(models) :]:
         spare.axis("off")
     for row in axes:
         row[0].set_ylabel("validation accuracy\n(zoomed)")
-    for axis in axes[-1]:
-        axis.set_xlabel("epoch")
     return _finish(fig, path)
-
-
-def _plot_per_epoch(models: list[dict], key: str, ylabel: str, selected_name: str = "") -> tuple[Figure, plt.Axes]:
-    """One curve per model of a per-epoch series of the SGD run, each model in its own style; markers at staggered
-    epochs, so that curves that run together stay apart in greyscale."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.9))
-    for index, model in enumerate(models):
-        values, style = model["sgd"][key], MODEL_STYLES[index % len(MODEL_STYLES)]
-        selected = model["name"] == selected_name
-        settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
-        label = f"{model['name']}{' (selected)' if selected else ''} ({settings})"
-        epochs = range(1, len(values) + 1)
-        axis.plot(epochs, values, label=label, markevery=(index, MARK_EVERY), lw=3 if selected else 1.5, ms=7, **style)
-    axis.set(xlabel="epoch", ylabel=ylabel)
-    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.17), handlelength=4)
-    return fig, axis
 
 
 def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figure:

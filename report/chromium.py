@@ -1,6 +1,5 @@
 """Find a Chromium to print the report and to drive JupyterLab in the browser test: the system's Chrome, Chromium or
-Edge, else Playwright's own (`python -m playwright install chromium`). Standard library only, so that its users
-(report/render.py and tests/test_browser.py) import it without the renderer."""
+Edge, else Playwright's own. Standard library only, so render.py and tests/test_browser.py import it alone."""
 
 from __future__ import annotations
 
@@ -10,36 +9,23 @@ from pathlib import Path
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "msedge")
 PDF_COMMAND = "python -m playwright install chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# Headless in a container or CI: no sandbox or GPU, and nothing fetched or set up in the background.
+DISABLED = ("gpu", "background-networking", "component-update", "sync")
+CHROMIUM_FLAGS = ["--no-sandbox", "--no-first-run", *(f"--disable-{feature}" for feature in DISABLED)]
+# Where Chrome, Chromium and Edge (a Chromium that every Windows has) install themselves, under each of these roots.
+WINDOWS_ROOTS = ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA")  # environment variables
+WINDOWS_FOLDERS = (("Google/Chrome", "chrome.exe"), ("Chromium", "chrome.exe"), ("Microsoft/Edge", "msedge.exe"))
 
 
 def install_locations() -> list[Path]:
     """Where Chrome, Chromium and Edge install themselves on macOS and Windows, which do not put them on PATH."""
-    locations = [
-        folder / app / "Contents" / "MacOS" / executable
+    mac = [
+        folder / f"{name}.app" / "Contents" / "MacOS" / name
         for folder in (Path("/Applications"), Path.home() / "Applications")
-        for app, executable in (
-            ("Google Chrome.app", "Google Chrome"),
-            ("Chromium.app", "Chromium"),
-            ("Microsoft Edge.app", "Microsoft Edge"),
-        )
+        for name in ("Google Chrome", "Chromium", "Microsoft Edge")
     ]
-    for variable in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA"):
-        if root := os.environ.get(variable):
-            locations += [
-                Path(root) / "Google" / "Chrome" / "Application" / "chrome.exe",
-                Path(root) / "Chromium" / "Application" / "chrome.exe",
-                # Edge is a Chromium that every Windows has.
-                Path(root) / "Microsoft" / "Edge" / "Application" / "msedge.exe",
-            ]
-    return locations
+    roots = [Path(root) for variable in WINDOWS_ROOTS if (root := os.environ.get(variable))]
+    return mac + [root / folder / "Application" / exe for root in roots for folder, exe in WINDOWS_FOLDERS]
 
 
 def system_chromium() -> str | None:

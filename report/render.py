@@ -2,26 +2,11 @@
 
 Run from anywhere:  python report/render.py [--out FOLDER] [--readme]
 
-It writes only into FOLDER (default report/); with --readme it also rewrites the results between the two markers of
-the repository's README.md, and without it never touches the README.
-
-Data flows one way: the notebooks write figures/results.json, figures/backprop_checks.json and the figures' PNG files;
-this module reads only those. The one template, report/template.md, holds the prose in reading order with its figures
-and tables, which number themselves: `{% call figure("loss_curves") %}caption{% endcall %}` places a figure,
-`{{ fig("loss_curves") }}` refers to it, and the same with `table` and `tab`; a reference to a label that is never
-placed stops the render. The template reads only the analysis (analysis.py), the authors' part (authors.toml) and
-the figures, and computes nothing. The Markdown
-(report.md, committed, so that a diff shows what changed in the prose) becomes HTML with the figures embedded, whose
-math MathJax 3 typesets (TeX input, SVG output, from the pinned Python package django-static-mathjax).
-
-With a Chromium (the system's Chrome, Chromium or Edge, else Playwright's own, `python -m playwright install
-chromium`, as report/chromium.py finds them), the math is typeset in headless Chromium, the typeset page is saved as
-report.html with its scripts removed (so it shows in any browser with nothing beside it), and printed to report.pdf.
-Rendering the same results again gives the same bytes: the PDF's dates and document id are fixed.
-
-Without one, report.html is still written, with the math in TeX and MathJax copied into mathjax/ beside it, which
-typesets it when the page is opened; the PDF is skipped with one line that says how to make it, and the exit status
-is 0.
+It writes only into FOLDER (default report/), and only --readme rewrites the results between the README's markers.
+The one template, report/template.md, computes nothing; its figures and tables number themselves, and a reference to
+a label never placed stops the render. The HTML embeds the figures; MathJax 3 (django-static-mathjax) typesets its
+math in a Chromium (report/chromium.py), which prints a PDF with fixed dates and id. Without a Chromium, MathJax is
+copied beside the HTML and the PDF is skipped with one line saying how to get it; the exit status is still 0.
 """
 
 from __future__ import annotations
@@ -55,8 +40,7 @@ AUTHORS = HERE / "authors.toml"
 README = REPO / "README.md"
 # The README's results are the report's summary, rendered between these two lines.
 README_MARKERS = ("<!-- results: rendered by report/render.py from figures/results.json -->", "<!-- /results -->")
-# One file of MathJax 3 holding the TeX input with every TeX extension and the SVG output with its fonts: nothing
-# is loaded from anywhere else, so one copy beside the HTML is all a reader's browser needs.
+# MathJax 3 in one file (TeX in with every extension, SVG out with its fonts): one copy beside the HTML is all it needs.
 MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
 MATHJAX_FILE = "tex-svg-full.js"
 MATHJAX_FOLDER = "mathjax"  # beside report.html; the HTML refers to it by this relative path
@@ -73,8 +57,8 @@ h1, h2, h3, h4 { break-after: avoid; }
 p.source { color: #444; font-size: 9.5pt; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; break-inside: avoid; }
 td:first-child, .nobr { white-space: nowrap; }
-.pair { display: flex; gap: 1.5em; break-inside: avoid; }
-.pair figure { flex: 1; margin: 0.5em 0; }
+figure.narrow { float: right; width: 3.7in; margin: 0.2em 0 0.6em 1.2em; }
+h2, h3 { clear: both; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
 th { background: #eee; }
 figure { margin: 1em 0; break-inside: avoid; text-align: center; }
@@ -82,7 +66,6 @@ figure img { max-width: 100%; max-height: 150mm; }
 figcaption { margin-top: 0.3em; }
 .appendix { break-before: page; }
 p, li { orphans: 3; widows: 3; }
-li { break-inside: avoid; }
 figcaption, p.caption { font-size: 9pt; color: #333; text-align: left; break-before: avoid; }
 pre { font-size: 8.5pt; background: #f6f6f6; padding: 4px 6px; white-space: pre-wrap; }
 code { font-size: 9pt; }
@@ -94,14 +77,16 @@ def packaged_mathjax() -> Path:
     try:
         return Path(str(resources.files(MATHJAX_PACKAGE) / "static" / "mathjax" / "es5" / MATHJAX_FILE))
     except ModuleNotFoundError:
-        raise SystemExit(
-            "no MathJax package: install the requirements, python -m pip install -r requirements.txt"
-        ) from None
+        raise SystemExit("no MathJax package: python -m pip install -r requirements.txt") from None
+
+
+def _listed(items: Sequence[str]) -> str:
+    """Items as a list in prose: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 class Numbering:
-    """Figure and table numbers in the order the template places them; a reference to a label never placed stops the
-    render. The first pass (known=None) only learns the labels, so a reference may come before its figure."""
+    """Figure and table numbers in placement order; a first pass (known=None) only learns the labels."""
 
     def __init__(self, known: dict[str, dict[str, int]] | None = None) -> None:
         self.known = known
@@ -119,14 +104,12 @@ class Numbering:
         """'Figure 3', or 'Figures 3, 5 and 6', for figures or tables placed anywhere in the template."""
         if self.known is None:
             return kind
-        unknown = [label for label in labels if label not in self.known[kind]]
-        if unknown:
+        if unknown := [label for label in labels if label not in self.known[kind]]:
             raise ValueError(
                 f"the report refers to {kind.lower()} {', '.join(map(repr, unknown))}, which it never places"
             )
         numbers = [str(number) for number in sorted(self.known[kind][label] for label in labels)]
-        listed = numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
-        return f"{kind}{'s' if len(numbers) > 1 else ''} {listed}"
+        return f"{kind}{'s' if len(numbers) > 1 else ''} {_listed(numbers)}"
 
 
 def _one_paragraph(text: str) -> str:
@@ -146,7 +129,13 @@ def _environment(folder: Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters.update(
-        d=decimals, sci=scientific, pct=percent, n=lambda count: f"{count:,}", words=in_words, g=plain, names=names
+        d=decimals,
+        sci=scientific,
+        words=in_words,
+        n=lambda count: f"{count:,}",
+        g=lambda value: f"{value:g}",  # a setting as it is usually written: 0, 0.85, 0.01
+        pct=lambda share, digits=1: f"{100 * share:.{digits}f}%",
+        names=lambda models: _listed([model.name for model in models]),  # "Model 3 and Model 5"
     )
     return environment
 
@@ -162,16 +151,6 @@ def in_words(number: float) -> str:
     return words[int(number) - 2] if number == int(number) and 2 <= number <= 10 else f"{number:g}"
 
 
-def plain(value: float) -> str:
-    """A setting as it is usually written: 0, 0.85, 0.01."""
-    return f"{value:g}"
-
-
-def percent(value: float, digits: int = 1) -> str:
-    """A share as a percentage with fixed decimals."""
-    return f"{100 * value:.{digits}f}%"
-
-
 def scientific(value: float, digits: int = 1) -> str:
     """A number as inline LaTeX, m × 10^e, or 10^e alone when m is 1."""
     if value == 0:
@@ -182,14 +161,8 @@ def scientific(value: float, digits: int = 1) -> str:
     return f"${mantissa} \\times 10^{{{int(exponent)}}}$"
 
 
-def names(models: Sequence) -> str:
-    """The models' names as a list in prose: "Model 3", "Model 3 and Model 5", "Model 1, Model 2 and Model 3"."""
-    listed = [model.name for model in models]
-    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
-
-
 def _numbered(numbering: Numbering, figures: str) -> dict[str, Callable]:
-    """What the template calls to place and refer to figures and tables, which number themselves in `numbering`."""
+    """`{% call figure("x") %}caption{% endcall %}` places figure x, `{{ fig("x") }}` refers to it; tables likewise."""
 
     def figure(label: str, caller: Callable[[], str]) -> str:
         if not (FIGURES / f"{label}.png").is_file():
@@ -212,8 +185,7 @@ def read_authors(path: Path = AUTHORS) -> dict[str, str]:
     """The authors' names, the submission date and the division of work, from the file a student edits."""
     with path.open("rb") as file:
         authors = tomllib.load(file)
-    missing = [key for key in ("names", "date", "contributions") if not isinstance(authors.get(key), str)]
-    if missing:
+    if missing := [key for key in ("names", "date", "contributions") if not isinstance(authors.get(key), str)]:
         raise ValueError(f"{path.name} must give {', '.join(missing)} as text")
     return authors
 
@@ -264,13 +236,12 @@ def markdown_to_html(source: str) -> str:
         width = int.from_bytes(png[16:20], "big") / png_dpi(png)
         data = base64.b64encode(png).decode()
         image = f'<img src="data:image/png;base64,{data}" alt="{match.group(2)}" style="width: {width:.2f}in">'
-        return f'<figure data-inches="{width:.2f}">{image}<figcaption>{match.group(3)}</figcaption></figure>'
+        # A figure narrower than the text floats beside it, so that the text fills the rest of the page.
+        narrow = ' class="narrow"' if width < 4 else ""
+        return f"<figure{narrow}>{image}<figcaption>{match.group(3)}</figcaption></figure>"
 
     figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
     rendered = re.sub(figure, embedded, rendered, flags=re.DOTALL)
-    # Two narrow figures in a row are set side by side.
-    narrow = r'<figure data-inches="([0-3]\.\d\d)">.*?</figure>'
-    rendered = re.sub(f"({narrow})\\s*({narrow})", r'<div class="pair">\1\3</div>', rendered, flags=re.DOTALL)
     if "<img" in re.sub(r"<figure.*?</figure>", "", rendered, flags=re.DOTALL):
         raise ValueError("an image of the report is not a figure with its caption: put a blank line before it")
     caption = r"<p><em>(Table \d+\..*?)</em></p>"
@@ -279,8 +250,7 @@ def markdown_to_html(source: str) -> str:
 
 def build_html(markdown: str) -> str:
     """The report as one HTML page, math still in TeX, typeset by the MathJax in the folder beside it."""
-    # typesetDone tells the printer that every formula is drawn; without noundefined an unknown macro is an error
-    # the printer reports rather than red text in the PDF; a global font cache keeps each glyph once.
+    # typesetDone: every formula is drawn; no noundefined: an unknown macro is an error, not red text; one glyph cache.
     mathjax_config = (
         "<script>window.MathJax = {"
         'tex: {inlineMath: [["$", "$"]], processEscapes: true, packages: {"[-]": ["noundefined"]}}, '
@@ -338,11 +308,8 @@ def typeset_and_print(page_html: str, html_path: Path, pdf_path: Path, chromium:
                 print_background=True,
                 display_header_footer=True,
                 header_template="<span></span>",
-                footer_template=(
-                    '<div style="font-size:8px;width:100%;text-align:center;color:#555">'
-                    'page <span class="pageNumber"></span> of '
-                    '<span class="totalPages"></span></div>'
-                ),
+                footer_template='<div style="font-size:8px;width:100%;text-align:center;color:#555">page '
+                '<span class="pageNumber"></span> of <span class="totalPages"></span></div>',
                 margin={"top": "16mm", "bottom": "18mm", "left": "14mm", "right": "14mm"},
             )
         finally:
@@ -351,25 +318,16 @@ def typeset_and_print(page_html: str, html_path: Path, pdf_path: Path, chromium:
 
 
 def fix_pdf_metadata(pdf_path: Path) -> None:
-    """Replace the creation and modification dates and the document id by fixed values of the same length.
-
-    Same-length replacements keep every byte offset of the PDF's cross-reference table valid.
-    """
+    """Fix the PDF's dates and document id, with values of the same length so that its byte offsets stay valid."""
     content = pdf_path.read_bytes()
     content = re.sub(rb"D:\d{14}[+\-Z][\d']*", lambda match: FIXED_PDF_DATE[: len(match.group(0))], content)
-    content = re.sub(rb"/ID \[<([0-9A-Fa-f]+)> <([0-9A-Fa-f]+)>\]", _fixed_id, content)
+    zeros = bytes.maketrans(b"0123456789ABCDEFabcdef", b"0" * 22)  # the document id's hex digits, each a zero
+    content = re.sub(rb"(?<=/ID )\[<[0-9A-Fa-f]+> <[0-9A-Fa-f]+>\]", lambda match: match[0].translate(zeros), content)
     pdf_path.write_bytes(content)
 
 
-def _fixed_id(match: re.Match) -> bytes:
-    """A document id of zeros, as long as the one Chromium wrote."""
-    first, second = match.group(1), match.group(2)
-    return b"/ID [<" + b"0" * len(first) + b"> <" + b"0" * len(second) + b">]"
-
-
 def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
-    """Write report.md and report.html, and report.pdf when a Chromium is given, into out_dir and nowhere else;
-    return the HTML and PDF paths."""
+    """Write report.md, report.html and, given a Chromium, report.pdf into out_dir only; return the HTML and PDF."""
     out_dir.mkdir(parents=True, exist_ok=True)
     markdown = report_markdown()
     (out_dir / "report.md").write_text(markdown, encoding="utf-8")
@@ -381,12 +339,6 @@ def render(out_dir: Path, chromium: str | None) -> tuple[Path, Path | None]:
         return html_path, None
     typeset_and_print(build_html(markdown), html_path, pdf_path, chromium)
     return html_path, pdf_path
-
-
-def write_readme_results() -> None:
-    """Rewrite the README's results, between its two markers, with the summary rendered from the run's results."""
-    summary = report_markdown(template="summary.md")
-    README.write_text(readme_with_results(README.read_text(encoding="utf-8"), summary), encoding="utf-8")
 
 
 def main() -> None:
@@ -412,8 +364,9 @@ def main() -> None:
         print(f"{reason}, so no PDF: run `{PDF_COMMAND}`, then `python report/render.py` again")
     else:
         print(f"wrote {shown(pdf_path)}")
-    if options.readme:
-        write_readme_results()
+    if options.readme:  # the README's results are the summary, rendered between its two markers
+        summary = report_markdown(template="summary.md")
+        README.write_text(readme_with_results(README.read_text(encoding="utf-8"), summary), encoding="utf-8")
         print(f"wrote {shown(README)}")
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real CIFAR-10 PNG tree, found through CIFAR10_ROOT, and a small fake one in memory."""
+"""Shared fixtures (the real CIFAR-10 PNG tree through CIFAR10_ROOT, a small fake one in memory) and helpers."""
 
 import os
 import sys
@@ -18,6 +18,21 @@ USER_MKL_CBWR = os.environ.get("MKL_CBWR")
 # Imported before any test module can run a matrix product, so that the whole suite runs with pinned numerics.
 import helpers  # noqa: E402
 import numerics  # noqa: E402
+
+TRAINERS = ("sgd", "manual")
+
+
+def fit(trainer: str, n_epochs, model, loss_fn, loader, lr, momentum=0.0, weight_decay=0.0) -> list[float]:
+    """Train through the public entry points: `train` with torch.optim.SGD ('sgd') or `train_manual_update`."""
+    if trainer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return helpers.train(n_epochs, optimizer, model, loss_fn, loader)
+    return helpers.train_manual_update(n_epochs, model, loss_fn, loader, lr, momentum, weight_decay)
+
+
+def same_tensors(first, second) -> bool:
+    """Whether two sequences of tensors are equal bit for bit, pair by pair (and equally long)."""
+    return all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def unpinned_by_design() -> bool:
@@ -51,14 +66,10 @@ def cifar_root() -> Path:
 @pytest.fixture
 def fake_cifar2() -> helpers.Cifar2:
     """Random images in the shape of the real data, alternating labels: 64 to train on, 32 each to validate and test."""
-    generator = torch.Generator().manual_seed(0)
-    raw = {
-        split: torch.randint(0, 256, (n, 3, 16, 16), dtype=torch.uint8, generator=generator)
-        for split, n in (("train", 64), ("val", 32), ("test", 32))
-    }
-    labels = {split: torch.arange(len(images)) % 2 for split, images in raw.items()}
+    rng, sizes = torch.Generator().manual_seed(0), {"train": 64, "val": 32, "test": 32}
+    raw = {split: torch.randint(256, (n, 3, 16, 16), dtype=torch.uint8, generator=rng) for split, n in sizes.items()}
+    splits = {split: TensorDataset((raw[split] / 255 - 0.5) / 0.25, torch.arange(n) % 2) for split, n in sizes.items()}
     mean, std = torch.full((3,), 0.5), torch.full((3,), 0.25)
-    splits = {split: TensorDataset((raw[split] / 255 - 0.5) / 0.25, labels[split]) for split in raw}
     return helpers.Cifar2(**splits, mean=mean, std=std, classes=helpers.CLASSES, raw=raw)
 
 

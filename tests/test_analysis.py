@@ -98,14 +98,15 @@ def committed_checks() -> dict:
 def test_model_records_on_a_hand_made_run():
     result = analysis.analyse(hand_made_results(), committed_checks())
     # 10 training images in batches of 4: 3 steps per epoch, the last of 2 images; 9 steps in 3 epochs.
-    assert (result.steps, result.last_batch, result.training_images, result.pairs_of_models) == (9, 2, 110, 10)
+    assert (result.steps, result.last_batch, result.training_images, result.epoch_changes) == (9, 2, 110, 2)
+    assert result.torch_series == "2.14"
     assert result.loss_epochs == (1,), "of the course's epochs, only the first is within 3"
     plain, _, momentum, both, _ = result.models
     assert [m.loss_rises for m in result.models] == [0, 0, 1, 1, 2]
     assert [m.best_epochs for m in result.models] == [(2, 3), (3,), (2,), (1, 3), (1,)]
     assert momentum.gap == pytest.approx(0.2) and momentum.below_best == pytest.approx(0.1)
     # Model 3's validation accuracy: +0.2, then −0.1, one fall of 10 of the 100 validation images.
-    assert (momentum.val_drops, momentum.largest_val_drop_images) == (1, 10)
+    assert momentum.largest_val_drop_images == 10
     assert (momentum.step_factor, momentum.decay_per_step) == (pytest.approx(1 / 0.15), 0.0)
     assert both.decay_per_step == pytest.approx(0.01 * 0.01 / 0.15)
     assert both.decay_over_training == pytest.approx(1 - (1 - 0.01 * 0.01 / 0.15) ** 9)
@@ -122,9 +123,7 @@ def test_selection_and_paired_tests_on_a_hand_made_run():
     p_model_1, p_model_2 = 2 * 13 / 4096, 2 / 4096
     assert [test.p for test in selection.tests] == pytest.approx([p_model_1, p_model_2, 1.0, 1.0])
     assert [test.holm_p for test in selection.tests] == pytest.approx([3 * p_model_1, 4 * p_model_2, 1.0, 1.0])
-    assert [test.bonferroni_p for test in selection.tests] == pytest.approx([10 * p_model_1, 10 * p_model_2, 1, 1])
     assert [test.resolved for test in selection.tests] == [True, True, False, False]
-    assert [test.resolved_strictly for test in selection.tests] == [False, True, False, False]
     assert [m.name for m in selection.unresolved] == ["Model 3", "Model 5"]
     assert (selection.test_correct, selection.class_counts, selection.errors) == (87, (50, 50), 13)
     # 10 cars taken for cats and 3 cats for cars: two-sided, 2 · P(X ≤ 3) for X ~ Binomial(13, 1/2).
@@ -139,7 +138,7 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     assert [(p.base.name, p.changed.name) for p in momentum.pairs] == [("Model 1", "Model 3"), ("Model 2", "Model 4")]
     # With momentum: 0.7, 0.8 and 0.75, 0.65; without: 0.5, 0.55 and 0.52, 0.5. Both seeds have both ahead.
     assert (momentum.lowest_changed, momentum.highest_base, momentum.changed_always_ahead) == (0.65, 0.55, True)
-    assert (momentum.seeds_all_ahead, momentum.sign_test_p) == (2, 0.25)
+    assert momentum.seeds_all_ahead == 2
     # Both changed runs above both base runs: 1 of the C(4, 2) = 6 orders at one seed if exchangeable.
     assert momentum.ordered_chance == pytest.approx(1 / 6) and momentum.exchangeable_p == pytest.approx(1 / 36)
     assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
@@ -174,15 +173,15 @@ def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
 @pytest.mark.parametrize(
     ("damage", "field"),
     [
-        (lambda r: r.pop("seed_study"), "seed_study.seeds"),
-        (lambda r: r["models"][3]["sgd"].pop("val_acc_per_epoch"), "models[].sgd.val_acc_per_epoch"),
-        (lambda r: r["paired_tests"][0].pop("only_other_right"), "paired_tests[].only_other_right"),
+        (lambda r: r.pop("seed_study"), "seed_study"),
+        (lambda r: r["models"][3]["sgd"].pop("val_acc_per_epoch"), "models[3].sgd.val_acc_per_epoch"),
+        (lambda r: r["paired_tests"][0].pop("only_other_right"), "paired_tests[0].only_other_right"),
     ],
 )
 def test_a_results_file_without_a_field_is_refused_by_name(damage, field):
     results = copy.deepcopy(hand_made_results())
     damage(results)
-    with pytest.raises(ValueError, match=rf"results.json has no field '{re.escape(field)}'.*re-run"):
+    with pytest.raises(ValueError, match=rf"results.json has no field {re.escape(field)}: .*re-run"):
         analysis.analyse(results, committed_checks())
 
 

@@ -4,6 +4,7 @@ import re
 
 import pytest
 import torch
+from conftest import same_tensors
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -14,56 +15,49 @@ from helpers import MyNet, backpropagation, gradient_check, sum_squared_error
 ACTIVATION_NAMES = sorted(helpers.ACTIVATIONS)
 
 
-def assert_matches_autograd(model: nn.Module, x: torch.Tensor, y_true: torch.Tensor, bound: float) -> None:
+def assert_matches_autograd(model: nn.Module, x: torch.Tensor, y_true: torch.Tensor, bound: float = 1e-10) -> None:
     for l, errors in helpers.compare_with_autograd(model, x, y_true).errors.items():
-        assert model.dL_dw[l].shape == model.fc[str(l)].weight.shape
-        assert model.dL_db[l].shape == model.fc[str(l)].bias.shape
-        assert errors["weight"] < bound, f"weights of layer {l}"
-        assert errors["bias"] < bound, f"biases of layer {l}"
+        layer = model.fc[str(l)]
+        assert (model.dL_dw[l].shape, model.dL_db[l].shape) == (layer.weight.shape, layer.bias.shape)
+        assert errors["weight"] < bound and errors["bias"] < bound, f"layer {l}: {errors}"
+
+
+def assert_random_net_matches_autograd(seed, widths, activation, x_shape, y_shape) -> None:
+    """A float64 MyNet on random inputs and targets: backprop within 1e-10 of autograd, inputs flattened."""
+    torch.manual_seed(seed)
+    model = MyNet(widths, activation).double()
+    x, y_true = torch.randn(x_shape, dtype=torch.float64), torch.randn(y_shape, dtype=torch.float64)
+    assert_matches_autograd(model, x, y_true)
+    assert model.a[0].shape == (x_shape[0], widths[0])
 
 
 @st.composite
 def architectures(draw):
     widths = draw(st.lists(st.integers(1, 20), min_size=2, max_size=5))
-    per_layer = draw(st.booleans())
-    if per_layer:
-        activation = draw(
-            st.lists(st.sampled_from(ACTIVATION_NAMES), min_size=len(widths) - 1, max_size=len(widths) - 1)
-        )
-    else:
-        activation = draw(st.sampled_from(ACTIVATION_NAMES))
-    batch_size = draw(st.sampled_from([1, 2, 7, 32]))
-    seed = draw(st.integers(0, 2**31 - 1))
-    return widths, activation, batch_size, seed
+    n = len(widths) - 1  # one activation for all layers, or one per layer
+    name = st.sampled_from(ACTIVATION_NAMES)
+    activation = draw(name | st.lists(name, min_size=n, max_size=n))
+    return draw(st.integers(0, 2**31 - 1)), widths, activation, draw(st.sampled_from([1, 2, 7, 32]))
 
 
 @settings(max_examples=300, deadline=None)
 @given(architectures())
 def test_matches_autograd_on_random_architectures(architecture):
-    widths, activation, batch_size, seed = architecture
-    torch.manual_seed(seed)
-    model = MyNet(widths, activation).double()
-    x = torch.randn(batch_size, widths[0], dtype=torch.float64)
-    y_true = torch.randn(batch_size, widths[-1], dtype=torch.float64)
-    assert_matches_autograd(model, x, y_true, bound=1e-10)
+    seed, widths, activation, batch_size = architecture
+    assert_random_net_matches_autograd(seed, widths, activation, (batch_size, widths[0]), (batch_size, widths[-1]))
 
 
-@pytest.mark.parametrize("activation", ACTIVATION_NAMES)
-@pytest.mark.parametrize("batch_size", [1, 16])
-def test_every_activation_and_batch_size(activation, batch_size):
-    torch.manual_seed(0)
-    model = MyNet([5, 8, 6, 3], activation).double()
-    x = torch.randn(batch_size, 5, dtype=torch.float64)
-    y_true = torch.randn(batch_size, 3, dtype=torch.float64)
-    assert_matches_autograd(model, x, y_true, bound=1e-10)
-
-
-def test_image_batches_are_flattened():
-    torch.manual_seed(1)
-    model = MyNet([3 * 4 * 4, 10, 2], "relu").double()
-    images = torch.randn(9, 3, 4, 4, dtype=torch.float64)
-    assert_matches_autograd(model, images, torch.randn(9, 2, dtype=torch.float64), bound=1e-10)
-    assert model.a[0].shape == (9, 48)
+@pytest.mark.parametrize(
+    ("widths", "activation", "x_shape", "y_shape"),
+    [
+        *(([5, 8, 6, 3], name, (batch, 5), (batch, 3)) for name in ACTIVATION_NAMES for batch in (1, 16)),
+        ([3 * 4 * 4, 10, 2], "relu", (9, 3, 4, 4), (9, 2)),  # image batches are flattened
+        # Targets that broadcast: autograd of the broadcast loss is the reference.
+        *(([3, 4, 2], "sigmoid", (5, 3), shape) for shape in [(5, 1), (1, 2), (1, 1), (2,), (1,), ()]),
+    ],
+)
+def test_every_activation_batch_size_image_batch_and_broadcast_target(widths, activation, x_shape, y_shape):
+    assert_random_net_matches_autograd(0, widths, activation, x_shape, y_shape)
 
 
 class CourseTanhNet(nn.Module):
@@ -71,8 +65,7 @@ class CourseTanhNet(nn.Module):
 
     def __init__(self, n_l):
         super().__init__()
-        self.n_l = n_l
-        self.L = len(n_l) - 1
+        self.n_l, self.L = n_l, len(n_l) - 1
         self.fc = nn.ModuleDict({str(i): nn.Linear(n_l[i - 1], n_l[i]) for i in range(1, self.L + 1)})
         self.f = {i: torch.tanh for i in range(1, self.L + 1)}
         self.df = {i: (lambda z: 1 / torch.cosh(z) ** 2) for i in range(1, self.L + 1)}
@@ -90,7 +83,7 @@ def test_runs_on_the_course_class():
     torch.manual_seed(2)
     model = CourseTanhNet([4, 6, 5, 2]).double()
     x = torch.randn(12, 4, dtype=torch.float64)
-    assert_matches_autograd(model, x, torch.randn(12, 2, dtype=torch.float64), bound=1e-10)
+    assert_matches_autograd(model, x, torch.randn(12, 2, dtype=torch.float64))
     assert gradient_check(model, x, torch.randn(12, 2)).passed
 
 
@@ -102,20 +95,19 @@ def test_course_procedure_checks_before_every_step():
     y_true = torch.stack([x[:, 0] * x[:, 1], x[:, 0] - x[:, 1]], dim=1).tanh()
     losses = []
     for _epoch in range(5):
-        epoch_loss = 0.0
+        losses.append(0.0)
         for i in range(10):
             sample, target = x[i : i + 1], y_true[i : i + 1]
             assert_matches_autograd(model, sample, target, bound=1e-5)
             check = gradient_check(model, sample, target)
             assert check.passed, str(check)
             y_pred = model(sample)
-            epoch_loss += sum_squared_error(target, y_pred).item()
+            losses[-1] += sum_squared_error(target, y_pred).item()
             backpropagation(model, target, y_pred)
             with torch.no_grad():
                 for l in range(1, model.L + 1):
                     model.fc[str(l)].weight -= 0.1 * model.dL_dw[l]
                     model.fc[str(l)].bias -= 0.1 * model.dL_db[l]
-        losses.append(epoch_loss)
     assert losses[-1] < losses[0]
 
 
@@ -138,13 +130,9 @@ def backprop_with_mean_bias(model, y_true, y_pred):
 
 def backprop_without_output_derivative(model, y_true, y_pred):
     """Broken on purpose: treats the output layer as linear."""
-    with torch.no_grad():
-        saved = model.df[model.L]
-        model.df[model.L] = helpers.ACTIVATIONS["identity"][1]
-        try:
-            backpropagation(model, y_true, y_pred)
-        finally:
-            model.df[model.L] = saved
+    saved, model.df = model.df, {**model.df, model.L: helpers.ACTIVATIONS["identity"][1]}
+    backpropagation(model, y_true, y_pred)
+    model.df = saved
 
 
 @pytest.fixture
@@ -154,11 +142,14 @@ def small_problem():
     return model, torch.randn(6, 4), torch.randn(6, 2)
 
 
-def test_gradient_check_passes_on_the_real_backprop(small_problem):
-    check = gradient_check(*small_problem)
+def test_gradient_check_passes_on_the_real_backprop_and_leaves_the_model_alone(small_problem):
+    model, x, y_true = small_problem
+    before = [p.clone() for p in model.parameters()]
+    check = gradient_check(model, x, y_true)
     assert check.passed, str(check)
     assert max(max(errors.values()) for errors in check.errors.values()) < 1e-7
     assert str(check).startswith("PASS")
+    assert same_tensors(before, model.parameters()) and next(model.parameters()).dtype == torch.float32, "model changed"
 
 
 @pytest.mark.parametrize(
@@ -171,54 +162,29 @@ def test_gradient_check_passes_on_the_real_backprop(small_problem):
 )
 def test_gradient_check_catches_broken_backprops(small_problem, broken, wrong_layers):
     check = gradient_check(*small_problem, backprop=broken)
-    assert not check.passed
+    assert not check.passed and str(check).startswith("FAIL")
     assert check.failing_layers == wrong_layers
-    assert str(check).startswith("FAIL")
     assert min(check.errors[l]["weight"] + check.errors[l]["bias"] for l in wrong_layers) > 1e-3
 
 
-def test_gradient_check_leaves_the_model_alone(small_problem):
-    model, x, y_true = small_problem
-    before = [p.clone() for p in model.parameters()]
-    gradient_check(model, x, y_true)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    assert next(model.parameters()).dtype == torch.float32
-
-
-def test_relative_error_is_zero_for_two_zero_gradients():
+def test_relative_error_and_numerical_gradient_on_known_cases():
     assert helpers.relative_error(torch.zeros(3), torch.zeros(3)) == 0.0
     assert helpers.relative_error(torch.ones(3), -torch.ones(3)) == 1.0
-
-
-def test_numerical_gradient_of_a_quadratic():
     theta = torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64)
     gradient = helpers.numerical_gradient(lambda: (theta**2).sum().item(), theta, 1e-6)
     assert torch.allclose(gradient, 2 * theta, rtol=0, atol=1e-8)
 
 
-def test_shape_mismatch_names_both_shapes():
+def test_shapes_that_do_not_fit_are_named():
     model = MyNet([3, 4, 2])
     y_pred = model(torch.randn(5, 3))
-    with pytest.raises(ValueError, match=r"y_true has shape \(5, 3\), expected \(5, 2\)"):
-        backpropagation(model, torch.randn(5, 3), y_pred)
+    for shape in [(5, 3), (4, 2), (5, 2, 1), (10, 2)]:
+        with pytest.raises(ValueError, match=re.escape(f"y_true has shape {shape}, expected (5, 2)")):
+            backpropagation(model, torch.randn(shape), y_pred)
     with pytest.raises(ValueError, match=r"y_pred has shape \(2,\), expected \(5, 2\)"):
         backpropagation(model, torch.randn(5, 2), torch.randn(2))
-
-
-def test_targets_that_cannot_broadcast_are_refused():
-    model = MyNet([3, 4, 2])
-    y_pred = model(torch.randn(5, 3))
-    for y_true in (torch.randn(4, 2), torch.randn(5, 2, 1), torch.randn(10, 2)):
-        with pytest.raises(ValueError, match=rf"y_true has shape {re.escape(str(tuple(y_true.shape)))}, expected"):
-            backpropagation(model, y_true, y_pred)
-
-
-@pytest.mark.parametrize("target_shape", [(5, 1), (1, 2), (1, 1), (2,), (1,), ()])
-def test_broadcast_targets_match_autograd_of_the_broadcast_loss(target_shape):
-    torch.manual_seed(4)
-    model = MyNet([3, 4, 2], "sigmoid").double()
-    x = torch.randn(5, 3, dtype=torch.float64)
-    assert_matches_autograd(model, x, torch.randn(target_shape, dtype=torch.float64), bound=1e-10)
+    with pytest.raises(ValueError, match="run model"):
+        backpropagation(MyNet([3, 2]), torch.randn(1, 2), torch.randn(1, 2))
 
 
 def course_main_test(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> None:
@@ -235,45 +201,27 @@ def course_main_test(model: nn.Module, inputs: torch.Tensor, targets: torch.Tens
             assert helpers.relative_error(model.dL_db[l], layer.bias.grad) < 1e-12
 
 
-@pytest.fixture
-def float64_default():
-    """The course's template calls torch.set_default_dtype(torch.double); restore the default afterwards."""
+def test_course_harness_toy_and_mnist_modes():
+    """The course's template runs under torch.set_default_dtype(torch.double); the default is restored afterwards."""
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
-def test_course_harness_toy_mode(float64_default):
-    torch.manual_seed(helpers.SEED)
-    model = CourseTanhNet([2, 3, 2])
-    inputs = torch.randn(10, 2)
-    targets = torch.randn(10, 1, 2)  # one (1, n_L) target per sample
-    course_main_test(model, inputs, targets)
-
-
-def test_course_harness_mnist_mode(float64_default):
-    torch.manual_seed(helpers.SEED)
-    model = CourseTanhNet([24 * 24, 16, 10])
-    images = torch.rand(6, 1, 24, 24)
-    labels = torch.randint(0, 10, (6, 1, 1)).double()  # [[label]]: shape (1, 1) against outputs (1, 10)
-    course_main_test(model, images, labels)
-    assert model.dL_dw[1].dtype == torch.float64
-
-
-def test_backprop_before_forward_is_an_error():
-    with pytest.raises(ValueError, match="run model"):
-        backpropagation(MyNet([3, 2]), torch.randn(1, 2), torch.randn(1, 2))
+    try:
+        torch.manual_seed(helpers.SEED)
+        course_main_test(CourseTanhNet([2, 3, 2]), torch.randn(10, 2), torch.randn(10, 1, 2))  # (1, n_L) per sample
+        mnist = CourseTanhNet([24 * 24, 16, 10])
+        labels = torch.randint(0, 10, (6, 1, 1)).double()  # [[label]]: shape (1, 1) against outputs (1, 10)
+        course_main_test(mnist, torch.rand(6, 1, 24, 24), labels)
+        assert mnist.dL_dw[1].dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
 
 
 def test_mynet_contract():
     model = MyNet([6, 4, 3, 2], ["relu", "sigmoid", "identity"])
     assert model.L == 3 and model.n_l == [6, 4, 3, 2]
-    assert list(model.fc.keys()) == ["1", "2", "3"]
-    assert model.fc["2"].weight.shape == (3, 4)
+    assert list(model.fc.keys()) == ["1", "2", "3"] and model.fc["2"].weight.shape == (3, 4)
     assert set(model.f) == set(model.df) == {1, 2, 3}
-    output = model(torch.randn(5, 2, 3))
-    assert output.shape == (5, 2)
+    assert model(torch.randn(5, 2, 3)).shape == (5, 2)
     assert sorted(model.a) == [0, 1, 2, 3] and sorted(model.z) == [1, 2, 3]
     assert torch.equal(model.a[3], model.z[3])
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision.datasets.cifar
+from conftest import same_tensors
 from PIL import Image
 from torchvision.transforms.v2.functional import resize
 
@@ -21,31 +22,29 @@ def data(cifar_root, tmp_path_factory):
     return helpers.load_cifar2(cifar_root, cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-def png_pixels(root: Path, split: str, name: str, rank: int) -> np.ndarray:
-    """One image decoded independently of helpers, as (32, 32, 3) uint8."""
-    return np.array(Image.open(root / split / name / f"{rank:05d}.png").convert("RGB"))
+def png_pixels(root: Path, split: str, name: str, rank: int) -> torch.Tensor:
+    """One image decoded independently of helpers, as (3, 32, 32) uint8."""
+    pixels = np.array(Image.open(root / split / name / f"{rank:05d}.png").convert("RGB"))
+    return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
-def test_sizes_shapes_and_types(data):
+def assert_same_data(first: helpers.Cifar2, second: helpers.Cifar2) -> None:
+    for split in EXPECTED_SIZES:
+        assert same_tensors(getattr(first, split).tensors, getattr(second, split).tensors), split
+
+
+def test_sizes_shapes_types_and_balance(data):
     for split, size in EXPECTED_SIZES.items():
         x, y = getattr(data, split).tensors
-        assert x.shape == (size, 3, 16, 16)
-        assert x.dtype == torch.float32
-        assert y.dtype == torch.int64
-        assert set(y.tolist()) == {0, 1}
+        assert x.shape == (size, 3, 16, 16) and x.dtype == torch.float32 and y.dtype == torch.int64
+        assert y.bincount().tolist() == [size // 2, size // 2]  # labels 0 and 1 only, half each
     assert data.classes == ("automobile", "cat")
-
-
-def test_each_split_is_balanced(data):
-    for split, size in EXPECTED_SIZES.items():
-        assert getattr(data, split).tensors[1].bincount().tolist() == [size // 2, size // 2]
 
 
 def test_train_and_val_partition_the_training_images(data, cifar_root):
     train_rows = {image.numpy().tobytes() for image in data.raw["train"]}
     val_rows = {image.numpy().tobytes() for image in data.raw["val"]}
-    assert len(train_rows) == 9000 and len(val_rows) == 1000
-    assert not train_rows & val_rows
+    assert len(train_rows) == 9000 and len(val_rows) == 1000 and not train_rows & val_rows
     all_training = helpers.load_cifar2(cifar_root, n_val=2, cache_dir=None).raw
     everything = {image.numpy().tobytes() for image in torch.cat([all_training["train"], all_training["val"]])}
     assert train_rows | val_rows == everything
@@ -58,89 +57,62 @@ def test_split_depends_on_the_seed(cifar_root, data):
 
 
 def test_test_split_is_the_official_test_set_in_canonical_order(data, cifar_root):
-    for index, (name, rank) in enumerate([("automobile", 0), ("automobile", 999), ("cat", 0), ("cat", 999)]):
+    for name, rank in [("automobile", 0), ("automobile", 999), ("cat", 0), ("cat", 999)]:
         position = rank + 1000 * (name == "cat")
-        image = torch.from_numpy(png_pixels(cifar_root, "test", name, rank)).permute(2, 0, 1)
-        expected = resize(image, [16, 16], antialias=True)
-        assert torch.equal(data.raw["test"][position], expected), index
+        expected = resize(png_pixels(cifar_root, "test", name, rank), [16, 16], antialias=True)
+        assert torch.equal(data.raw["test"][position], expected), (name, rank)
         assert data.test.tensors[1][position].item() == (name == "cat")
 
 
-def test_normalised_train_has_zero_mean_and_unit_std(data):
+def test_normalised_train_has_zero_mean_and_unit_std_from_statistics_of_train_only(data):
     x = data.train.tensors[0].double()
     assert x.mean(dim=(0, 2, 3)).abs().max().item() < 1e-5
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max().item() < 1e-5
-
-
-def test_statistics_come_from_train_only(data):
     train_pixels = data.raw["train"].double() / 255
     assert torch.allclose(data.mean.double(), train_pixels.mean(dim=(0, 2, 3)), rtol=0, atol=1e-6)
     all_pixels = torch.cat([data.raw["train"], data.raw["val"]]).double() / 255
     assert not torch.allclose(data.mean.double(), all_pixels.mean(dim=(0, 2, 3)), rtol=0, atol=1e-6)
 
 
-def test_two_loads_are_bitwise_equal(cifar_root):
-    first = helpers.load_cifar2(cifar_root, cache_dir=None)
-    second = helpers.load_cifar2(cifar_root, cache_dir=None)
-    for split in EXPECTED_SIZES:
-        for a, b in zip(getattr(first, split).tensors, getattr(second, split).tensors, strict=True):
-            assert torch.equal(a, b)
+def test_root_from_the_environment_loads_bitwise_the_same_again(cifar_root, data, monkeypatch):
+    monkeypatch.setenv("CIFAR10_ROOT", str(cifar_root))
+    assert_same_data(helpers.load_cifar2(cache_dir=None), data)  # two cold loads, neither through a cache
 
 
 def test_cache_hit_equals_cold_load_and_is_keyed(cifar_root, tmp_path, monkeypatch):
     cold = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
-    cached_files = list(tmp_path.iterdir())
-    assert [path.suffix for path in cached_files] == [".pt"]
+    assert [path.suffix for path in tmp_path.iterdir()] == [".pt"]
     monkeypatch.setattr(helpers, "_read_split", lambda *args: pytest.fail("the cache was not used"))
-    warm = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
-    for split in EXPECTED_SIZES:
-        for a, b in zip(getattr(cold, split).tensors, getattr(warm, split).tensors, strict=True):
-            assert torch.equal(a, b)
+    assert_same_data(cold, helpers.load_cifar2(cifar_root, cache_dir=tmp_path))
+    monkeypatch.chdir(cifar_root.resolve().parent)  # the same root, spelled relative: the same cache file
+    helpers.load_cifar2(Path(cifar_root.resolve().name), cache_dir=tmp_path)
     monkeypatch.undo()
     helpers.load_cifar2(cifar_root, size=8, cache_dir=tmp_path)
-    helpers.load_cifar2(cifar_root, classes=("cat", "automobile"), cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.pt"))) == 3
-    assert not list(tmp_path.glob("*.tmp"))
-
-
-def test_class_order_sets_the_labels(cifar_root, data):
-    swapped = helpers.load_cifar2(cifar_root, classes=("cat", "automobile"), cache_dir=None)
-    assert torch.equal(swapped.raw["test"][:1000], data.raw["test"][1000:])
-    assert swapped.classes == ("cat", "automobile")
+    swapped = helpers.load_cifar2(cifar_root, classes=("cat", "automobile"), cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 3 and not list(tmp_path.glob("*.tmp"))
+    # The class order sets the labels: cats first, as class 0.
+    assert torch.equal(swapped.raw["test"][:1000], cold.raw["test"][1000:]) and swapped.classes == ("cat", "automobile")
 
 
 def test_other_sizes(cifar_root):
     full = helpers.load_cifar2(cifar_root, size=32, cache_dir=None)
     assert full.test.tensors[0].shape == (2000, 3, 32, 32)
-    assert torch.equal(
-        full.raw["test"][0], torch.from_numpy(png_pixels(cifar_root, "test", "automobile", 0)).permute(2, 0, 1)
-    )
+    assert torch.equal(full.raw["test"][0], png_pixels(cifar_root, "test", "automobile", 0))
 
 
 def write_official_release(png_root: Path, target: Path) -> None:
-    """Write the car and cat images in the official pickled format, interleaved with rows of other classes."""
+    """The car and cat images in the official pickled format: interleaved (car, cat, car...), after a row of a dog."""
     folder = target / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    filler = np.full((1, 3072), 7, dtype=np.uint8)
-    for split, per_class, files in (
-        ("train", 5000, [f"data_batch_{i}" for i in range(1, 6)]),
-        ("test", 1000, ["test_batch"]),
-    ):
-        # Official order interleaves the classes; a sorted official index puts each image where it was.
-        rows = []
-        for label, name in ((1, "automobile"), (3, "cat")):
-            offsets = np.arange(per_class) * 2 + (label == 3)
-            for rank, offset in enumerate(offsets):
-                rows.append((offset, label, png_pixels(png_root, split, name, rank).transpose(2, 0, 1).reshape(1, -1)))
-        rows.sort(key=lambda row: row[0])
+    for split, files in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+        images = [
+            png_pixels(png_root, split, name, rank) for rank in range(1000 * len(files)) for name in helpers.CLASSES
+        ]
         for part, file_name in enumerate(files):
-            chunk = rows[part * 2000 : (part + 1) * 2000]
-            data = np.concatenate([filler] + [pixels for _, _, pixels in chunk])
-            labels = [5] + [label for _, label, _ in chunk]
-            with open(folder / file_name, "wb") as handle:
-                pickle.dump({"data": data, "labels": labels}, handle)
-    with open(folder / "batches.meta", "wb") as handle:
-        pickle.dump({"label_names": list(helpers.CIFAR10_CLASSES)}, handle)
+            rows = [image.numpy().reshape(1, -1) for image in images[part * 2000 : (part + 1) * 2000]]
+            data = np.concatenate([np.full((1, 3072), 7, dtype=np.uint8), *rows])
+            (folder / file_name).write_bytes(pickle.dumps({"data": data, "labels": [5] + [1, 3] * 1000}))
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(helpers.CIFAR10_CLASSES)}))
 
 
 def test_official_release_and_png_tree_give_identical_tensors(cifar_root, data, tmp_path, monkeypatch):
@@ -148,46 +120,28 @@ def test_official_release_and_png_tree_give_identical_tensors(cifar_root, data, 
     # The fixture is not the real release, so torchvision's md5 checks are switched off for it.
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
     official = helpers.load_cifar2(tmp_path, download=False, cache_dir=None)
-    for split in EXPECTED_SIZES:
-        assert torch.equal(official.raw[split], data.raw[split])
-        for a, b in zip(getattr(official, split).tensors, getattr(data, split).tensors, strict=True):
-            assert torch.equal(a, b)
+    assert same_tensors(
+        [official.raw[split] for split in EXPECTED_SIZES], [data.raw[split] for split in EXPECTED_SIZES]
+    )
+    assert_same_data(official, data)
 
 
-def test_root_comes_from_the_environment(cifar_root, data, monkeypatch):
-    monkeypatch.setenv("CIFAR10_ROOT", str(cifar_root))
-    assert torch.equal(helpers.load_cifar2(cache_dir=None).raw["val"], data.raw["val"])
-
-
-def assert_no_data_message(message: str) -> None:
-    for part in ("cifar-10-batches-py", "train/<class>/NNNNN.png", "CIFAR10_ROOT"):
-        assert part in message
-
-
-def test_no_data_and_no_download(tmp_path):
-    with pytest.raises(FileNotFoundError) as error:
-        helpers.load_cifar2(tmp_path, download=False, cache_dir=None)
-    assert_no_data_message(str(error.value))
-
-
-def test_download_that_fails_gives_the_same_message(tmp_path, monkeypatch):
+@pytest.mark.parametrize("download", [False, True], ids=["no download", "download fails"])
+def test_no_data_names_both_layouts_and_the_variable(tmp_path, monkeypatch, download):
     def offline(self):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
     with pytest.raises(FileNotFoundError) as error:
-        helpers.load_cifar2(tmp_path, download=True, cache_dir=None)
-    assert_no_data_message(str(error.value))
-
-
-def test_unknown_class_lists_the_valid_names(cifar_root):
-    with pytest.raises(ValueError, match=r"out of airplane, automobile, bird, cat.*got \('car', 'cat'\)"):
-        helpers.load_cifar2(cifar_root, classes=("car", "cat"))
+        helpers.load_cifar2(tmp_path, download=download, cache_dir=None)
+    for part in ("cifar-10-batches-py", "train/<class>/NNNNN.png", "CIFAR10_ROOT"):
+        assert part in str(error.value)
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
+        ({"classes": ("car", "cat")}, r"out of airplane, automobile, bird, cat.*got \('car', 'cat'\)"),
         ({"classes": ("cat", "cat")}, "two different class names"),
         ({"size": 0}, "size must be"),
         ({"n_val": 3}, "n_val must be even"),
@@ -201,12 +155,10 @@ def test_bad_arguments(cifar_root, arguments, message):
 @pytest.fixture
 def linked_tree(cifar_root, tmp_path):
     """A PNG tree of links to the real images, safe to break."""
-    for split in ("train", "test"):
-        for name in helpers.CLASSES:
-            folder = tmp_path / split / name
-            folder.mkdir(parents=True)
-            for source in (cifar_root / split / name).glob("*.png"):
-                (folder / source.name).symlink_to(source.resolve())
+    for folder in (Path(split, name) for split in ("train", "test") for name in helpers.CLASSES):
+        (tmp_path / folder).mkdir(parents=True)
+        for source in (cifar_root / folder).glob("*.png"):
+            (tmp_path / folder / source.name).symlink_to(source.resolve())
     return tmp_path
 
 
@@ -216,82 +168,48 @@ def test_wrong_count_names_the_counts(linked_tree):
         helpers.load_cifar2(linked_tree, cache_dir=None)
 
 
-def test_missing_image_names_the_file(linked_tree):
-    missing = linked_tree / "test" / "automobile" / "00010.png"
-    missing.rename(missing.with_name("99999.png"))
-    with pytest.raises(ValueError, match=f"cannot read image {missing}"):
-        helpers.load_cifar2(linked_tree, cache_dir=None)
-
-
-def test_unreadable_image_names_the_file(linked_tree):
-    broken = linked_tree / "train" / "automobile" / "00007.png"
-    broken.unlink()
-    broken.write_bytes(b"not a png")
-    with pytest.raises(ValueError, match=f"cannot read image {broken}"):
-        helpers.load_cifar2(linked_tree, cache_dir=None)
-
-
-def damage_by_truncation(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def damage_by_emptying(path: Path) -> None:
-    path.write_bytes(b"")
-
-
-def damage_by_garbage(path: Path) -> None:
-    path.write_bytes(b"\x00" * 4096)
-
-
-def damage_by_wrong_shape(path: Path) -> None:
-    cached = torch.load(path, weights_only=True)
-    cached["train"] = cached["train"][:100]
-    torch.save(cached, path)
-
-
-def damage_by_wrong_dtype(path: Path) -> None:
-    cached = torch.load(path, weights_only=True)
-    cached["test"] = cached["test"].float()
-    torch.save(cached, path)
-
-
-def damage_by_missing_key(path: Path) -> None:
-    cached = torch.load(path, weights_only=True)
-    del cached["test"]
-    torch.save(cached, path)
-
-
-def damage_by_pickled_object(path: Path) -> None:
-    path.write_bytes(pickle.dumps(Path("not tensors"), protocol=2))
-
-
 @pytest.mark.parametrize(
-    "damage",
-    [
-        damage_by_truncation,
-        damage_by_emptying,
-        damage_by_garbage,
-        damage_by_wrong_shape,
-        damage_by_wrong_dtype,
-        damage_by_missing_key,
-        damage_by_pickled_object,
-    ],
+    "image", ["test/automobile/00010.png", "train/automobile/00007.png"], ids=["missing", "not a png"]
 )
+def test_a_missing_or_unreadable_image_names_the_file(linked_tree, image):
+    image = linked_tree / image
+    if image.parent.parent.name == "test":
+        image.rename(image.with_name("99999.png"))
+    else:
+        image.unlink()
+        image.write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=f"cannot read image {image}"):
+        helpers.load_cifar2(linked_tree, cache_dir=None)
+
+
+def edit_cache(change):
+    """A damage that loads the cached tensors, changes them with `change` and saves them back."""
+
+    def damage(path: Path) -> None:
+        cached = torch.load(path, weights_only=True)
+        change(cached)
+        torch.save(cached, path)
+
+    return damage
+
+
+DAMAGES = {
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+    "empty": lambda path: path.write_bytes(b""),
+    "garbage": lambda path: path.write_bytes(b"\x00" * 4096),
+    "wrong shape": edit_cache(lambda cached: cached.update(train=cached["train"][:100])),
+    "wrong dtype": edit_cache(lambda cached: cached.update(test=cached["test"].float())),
+    "missing key": edit_cache(lambda cached: cached.pop("test")),
+    "pickled object": lambda path: path.write_bytes(pickle.dumps(Path("not tensors"), protocol=2)),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES.values(), ids=DAMAGES)
 def test_a_damaged_cache_is_rebuilt_with_a_warning(cifar_root, tmp_path, damage):
     fresh = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
     (cache_file,) = tmp_path.glob("*.pt")
     damage(cache_file)
     with pytest.warns(UserWarning, match=f"cache {cache_file.name} is damaged; rebuilding it"):
-        rebuilt = helpers.load_cifar2(cifar_root, cache_dir=tmp_path)
-    for split in EXPECTED_SIZES:
-        for a, b in zip(getattr(fresh, split).tensors, getattr(rebuilt, split).tensors, strict=True):
-            assert torch.equal(a, b)
+        assert_same_data(fresh, helpers.load_cifar2(cifar_root, cache_dir=tmp_path))
     assert list(tmp_path.glob("*.pt")) == [cache_file]
     assert helpers._read_cache(cache_file, 16) is not None, "the rebuilt cache was not written back"
-
-
-def test_relative_and_absolute_roots_share_one_cache_file(cifar_root, tmp_path, monkeypatch):
-    monkeypatch.chdir(cifar_root.resolve().parent)
-    helpers.load_cifar2(Path(cifar_root.resolve().name), cache_dir=tmp_path)
-    helpers.load_cifar2(cifar_root.resolve(), cache_dir=tmp_path)
-    assert len(list(tmp_path.glob("*.pt"))) == 1

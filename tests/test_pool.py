@@ -1,6 +1,5 @@
-"""study.run_trainings: a small study gives the same keys, run records, parameters and printed lines with 1 worker, with
-2 and with more workers than cores, in pools started by spawn; in a notebook its progress is the same outputs whatever
-the worker count; a failing training is named and leaves no results behind."""
+"""study.run_trainings: the same runs, parameters and printed lines with 1, 2 and more workers than cores (spawned
+pools), the same notebook outputs whatever the worker count, and a failing training named, leaving no results."""
 
 import contextlib
 import inspect
@@ -13,7 +12,7 @@ from concurrent.futures import ProcessPoolExecutor
 from types import SimpleNamespace
 
 import pytest
-import torch
+from conftest import TRAINERS, same_tensors
 
 import helpers
 import study
@@ -26,8 +25,7 @@ LINE = re.compile(r"\[(\d+)/(\d+)\] (.+), (sgd|manual), seed (\d+): loss (\d+\.\
 def small_study(count: int) -> list[study.Training]:
     """The study's first `count` trainings, shortened; past its 31, torch.optim.SGD trainings at further seeds."""
     trainings = study.study_trainings(n_epochs=EPOCHS, batch_size=BATCH_SIZE)[:count]
-    configs = helpers.CONFIGS
-    extra = range(count - len(trainings))
+    configs, extra = helpers.CONFIGS, range(count - len(trainings))
     return trainings + [study.Training(configs[i % len(configs)], "sgd", 100 + i, EPOCHS, BATCH_SIZE) for i in extra]
 
 
@@ -46,8 +44,7 @@ def recording_pool(pools: list) -> type:
 
 @pytest.fixture(scope="module")
 def by_workers(cifar_root) -> dict:
-    """A small study on the real data run with each worker count: its trainings, and per worker count the runs, the
-    printed text and the pools made."""
+    """A small study on the real data, its runs, printed text and pools made with each worker count."""
     data = helpers.load_cifar2(cifar_root)
     trainings = small_study(max(6, MORE_WORKERS_THAN_CORES))  # enough trainings that every worker gets one
     runs, printed, pools = {}, {}, {}
@@ -61,9 +58,8 @@ def by_workers(cifar_root) -> dict:
 
 
 def test_the_pools_are_started_by_spawn_with_the_workers_asked_for(by_workers):
-    assert by_workers["pools"][1] == [], "one worker trains in this process, without a pool"
-    assert by_workers["pools"][2] == [(2, "spawn")]
-    assert by_workers["pools"][MORE_WORKERS_THAN_CORES] == [(MORE_WORKERS_THAN_CORES, "spawn")]
+    many = MORE_WORKERS_THAN_CORES  # and one worker trains in this process, without a pool
+    assert by_workers["pools"] == {1: [], 2: [(2, "spawn")], many: [(many, "spawn")]}
 
 
 def test_progress_is_one_line_per_training_in_the_order_given(by_workers):
@@ -92,14 +88,12 @@ def test_a_small_study_is_bitwise_the_same_with_any_number_of_workers(by_workers
             reference_run, reference_parameters = reference[key]
             assert run == reference_run, f"{workers} workers, {key}: the run record differs from 1 worker's"
             assert list(parameters) == list(reference_parameters), f"{workers} workers, {key}"
-            for name, parameter in parameters.items():
-                assert torch.equal(parameter, reference_parameters[name]), f"{workers} workers, {key}, {name}"
+            assert same_tensors(parameters.values(), reference_parameters.values()), f"{workers} workers, {key}"
         assert by_workers["printed"][workers] == reference_text, f"{workers} workers printed other lines"
 
 
 def fake_display(outputs: list[dict]) -> Callable:
-    """IPython's display as run_trainings calls it, noting for each output its text as first sent (what nbval compares),
-    as last updated (what the notebook stores) and every text shown in between."""
+    """IPython's display, noting per output its text as sent (nbval compares it), as stored and as shown over time."""
 
     def display(bundle: dict, raw: bool, display_id: bool = False) -> SimpleNamespace | None:
         text = bundle["text/plain"]
@@ -132,23 +126,16 @@ def test_in_a_notebook_progress_is_updated_in_place_and_stored_alike_with_any_nu
     assert [output["stored"] for output in outputs[1]] == [output["stored"] for output in outputs[2]]
 
 
-DIVERGES = {"name": "Model 9", "lr": 1e6, "momentum": 0.0, "weight_decay": 0.0}
-NEGATIVE_LR = {"name": "Model 9", "lr": -1.0, "momentum": 0.0, "weight_decay": 0.0}
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize(
-    ("config", "cause", "says"),
-    [
-        (DIVERGES, FloatingPointError, "loss is nan at epoch 1, batch 3"),
-        (NEGATIVE_LR, ValueError, "lr must be > 0, got -1.0"),
-    ],
+    ("lr", "cause", "says"),
+    [(1e6, FloatingPointError, "loss is nan at epoch 1, batch 3"), (-1.0, ValueError, "lr must be > 0, got -1.0")],
     ids=["diverges", "negative lr"],
 )
-def test_a_failing_training_is_named_and_leaves_no_results(config, cause, says, workers, capsys, fake_cifar2):
-    trainings = [study.Training(c, t, helpers.SEED, 2, 16) for c in helpers.CONFIGS[:3] for t in ("sgd", "manual")]
-    failing = study.Training(config, "manual", 97, 2, 16)
-    trainings.insert(2, failing)
+def test_a_failing_training_is_named_and_leaves_no_results(lr, cause, says, workers, capsys, fake_cifar2):
+    trainings = [study.Training(c, t, helpers.SEED, 2, 16) for c in helpers.CONFIGS[:3] for t in TRAINERS]
+    config = {"name": "Model 9", "lr": lr, "momentum": 0.0, "weight_decay": 0.0}
+    trainings.insert(2, study.Training(config, "manual", 97, 2, 16))
     children_before = set(multiprocessing.active_children())
     with pytest.raises(RuntimeError) as error:  # raised, so no dict of the runs that did finish comes back
         study.run_trainings(trainings, fake_cifar2, workers=workers)

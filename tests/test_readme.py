@@ -1,5 +1,4 @@
-"""The README's results are the report's summary, rendered from figures/results.json between two marker lines, every
-file the README links exists, and its Performance section links the benchmark's output and quotes nothing else."""
+"""The README: its results are the rendered summary, its links resolve, its Performance quotes only the benchmark."""
 
 import re
 from pathlib import Path
@@ -17,15 +16,10 @@ def readme() -> str:
     return (REPO / "README.md").read_text(encoding="utf-8")
 
 
-def rendered_summary() -> str:
-    """The summary as `python report/render.py --readme` writes it into the README, from the committed figures/."""
-    return render_module.report_markdown(template="summary.md")
-
-
 def test_the_readme_s_results_are_the_rendered_summary(readme):
     assert readme.count(START) == 1 and readme.count(END) == 1
     block = readme.split(START + "\n", 1)[1].split(END, 1)[0]
-    summary = rendered_summary()
+    summary = render_module.report_markdown(template="summary.md")  # as --readme writes it
     assert "| model |" in summary, "the summary has lost its table of models"
     assert block == summary, "the README's results are stale: run python report/render.py --readme"
     # What --readme writes is exactly this: rewriting the README again changes nothing.
@@ -58,7 +52,7 @@ def test_every_figure_and_report_the_readme_links_exists(readme):
 
 
 def test_the_performance_section_links_the_benchmark_s_output_and_quotes_only_its_numbers(readme):
-    """benchmarks/run.py writes one run to benchmarks/results.txt: the machine first, then its command and targets."""
+    # benchmarks/run.py writes one run to benchmarks/results.txt: the machine first, then its command and targets.
     section = readme.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
     assert "](benchmarks/results.txt)" in section
     output = (REPO / "benchmarks" / "results.txt").read_text(encoding="utf-8")

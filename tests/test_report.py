@@ -1,11 +1,7 @@
-"""The rendered report, read as a reader would: its text, its figures, its pages, and that the committed files are
-current.
+"""The rendered report as a reader sees it: its text, figures and pages, and that the committed files are current.
 
-Without a Chromium, the report must still be made (HTML only) and the run must still succeed; those tests run
-everywhere. The tests that print the PDF need a Chromium and poppler, and carry the marker `browser`. render.py writes
-only into its --out folder, and the README's results only with --readme: the tests that run its command line point
-the README at a copy, so the repository's README is never written.
-"""
+Tests marked `browser` print the PDF and need Chromium and poppler; the rest run everywhere. Tests of the command line
+point the README at a copy, so the repository's README is never written."""
 
 import base64
 import hashlib
@@ -25,6 +21,7 @@ from report import chromium
 from report import render as render_module
 
 REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
 CHROMIUM = chromium.find_chromium()
 MISSING = [tool for tool in ("pdftotext", "pdftoppm", "pdfimages") if shutil.which(tool) is None]
 needs_chromium = [
@@ -45,20 +42,15 @@ def placed_figures() -> list[str]:
     return [label for source in sources for label in PLACED_FIGURE.findall(source)]
 
 
-def repository_readme() -> bytes:
-    return (REPO / "README.md").read_bytes()
-
-
 @pytest.fixture
 def readme_copy(tmp_path, monkeypatch) -> Path:
-    """The README that render.py's --readme would rewrite, pointed at a copy whose results are stale; the repository's
-    README must stay as it is."""
-    before = repository_readme()
+    """Point render.py's README at a copy with stale results; the repository's README must stay as it is."""
+    before = README.read_bytes()
     copy = tmp_path / "README.md"
     copy.write_text(render_module.readme_with_results(before.decode("utf-8"), "stale results\n"), encoding="utf-8")
     monkeypatch.setattr(render_module, "README", copy)
     yield copy
-    assert repository_readme() == before, "a test wrote the repository's README.md"
+    assert README.read_bytes() == before, "a test wrote the repository's README.md"
 
 
 def run_main(monkeypatch, capsys, out: Path, *options: str) -> list[str]:
@@ -75,22 +67,22 @@ def visible_text(page_html: str) -> str:
     return re.sub(r"<[^>]+>", "", body)
 
 
-def embedded_png(label: str) -> str:
-    """A figure's PNG as the HTML embeds it."""
-    return "data:image/png;base64," + base64.b64encode((REPO / "figures" / f"{label}.png").read_bytes()).decode()
-
-
-# Without a Chromium: the main job succeeds, writes the HTML and the Markdown, and says in one line how to get the PDF.
-
-
-def test_without_chromium_render_writes_the_html_and_one_line_and_succeeds(monkeypatch, capsys, tmp_path, readme_copy):
-    before = readme_copy.read_bytes()
-    monkeypatch.setattr(render_module, "find_chromium", lambda: None)
-    out = tmp_path / "out"
-    lines = run_main(monkeypatch, capsys, out)
-    assert lines == [f"wrote {out / 'report.html'}", f"no Chromium found, {NO_PDF_LINE}"]
+def assert_html_only(out: Path, lines: list[str], reason: str = "no Chromium found") -> None:
+    """The run wrote the HTML and the Markdown, no PDF, and one line (`reason` a regex) saying how to get the PDF."""
+    assert lines[0] == f"wrote {out / 'report.html'}" and len(lines) == 2, lines
+    assert re.fullmatch(f"{reason}, {re.escape(NO_PDF_LINE)}", lines[1]), lines[1]
     assert not (out / "report.pdf").exists()
     assert (out / "report.md").read_text(encoding="utf-8") == render_module.report_markdown()
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["no-chromium", "chromium-does-not-start"])
+def test_without_a_working_chromium_the_render_writes_the_html(broken, monkeypatch, capsys, tmp_path, readme_copy):
+    before = readme_copy.read_bytes()
+    found = str(tmp_path / "not-a-browser") if broken else None
+    monkeypatch.setattr(render_module, "find_chromium", lambda: found)
+    out = tmp_path / "out"
+    reason = re.escape(f"{found} did not start (") + r".*\)" if broken else "no Chromium found"
+    assert_html_only(out, run_main(monkeypatch, capsys, out), reason)
     # Without --readme, the README is not written, not even with the same bytes.
     assert readme_copy.read_bytes() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "out"]
@@ -100,7 +92,8 @@ def test_without_chromium_render_writes_the_html_and_one_line_and_succeeds(monke
     copied = out / render_module.MATHJAX_FOLDER / render_module.MATHJAX_FILE
     assert copied.read_bytes() == render_module.packaged_mathjax().read_bytes()
     assert RAW_TEX.search(visible_text(page)), "the math should still be TeX, for the reader's browser to typeset"
-    assert all(embedded_png(label) in page for label in placed_figures())
+    pngs = [(REPO / "figures" / f"{label}.png").read_bytes() for label in placed_figures()]
+    assert all(f"data:image/png;base64,{base64.b64encode(png).decode()}" in page for png in pngs)
 
 
 def test_with_readme_render_rewrites_the_readme_s_results(monkeypatch, capsys, tmp_path, readme_copy):
@@ -113,36 +106,23 @@ def test_with_readme_render_rewrites_the_readme_s_results(monkeypatch, capsys, t
 
 
 def test_with_chromium_hidden_from_path_the_command_exits_0(tmp_path):
-    """The README's `python report/render.py`, on a machine where neither PATH nor Playwright has a Chromium.
-
-    It runs on a copy of what the renderer reads, whose README it must leave as it is, since --readme is not given.
-    """
+    """The README's `python report/render.py`, run on a copy of its inputs, with no Chromium on PATH or Playwright's."""
     if any(path.is_file() for path in chromium.install_locations()):
         pytest.skip("a Chrome, Chromium or Edge is installed outside PATH here, so it cannot be hidden")
     copy = tmp_path / "repo"
     shutil.copytree(REPO / "report", copy / "report", ignore=shutil.ignore_patterns("*.pdf", "*.html", "__pycache__"))
     shutil.copytree(REPO / "figures", copy / "figures")
-    for path in [REPO / "README.md", *REPO.glob("*.py")]:  # the modules the renderer imports are among these
+    for path in [README, *REPO.glob("*.py")]:  # the modules the renderer imports are among these
         shutil.copy(path, copy / path.name)
-    before = repository_readme()
+    before = README.read_bytes()
     env = {**os.environ, "PATH": "", "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "no-browsers")}
     out = tmp_path / "report"
     command = [sys.executable, str(copy / "report" / "render.py"), "--out", str(out)]
     finished = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert finished.returncode == 0, finished.stderr
-    assert finished.stdout.splitlines() == [f"wrote {out / 'report.html'}", f"no Chromium found, {NO_PDF_LINE}"]
-    assert (out / "report.html").stat().st_size > 100_000 and not (out / "report.pdf").exists()
-    assert (out / "report.md").read_text(encoding="utf-8") == render_module.report_markdown()
+    assert_html_only(out, finished.stdout.splitlines())
+    assert (out / "report.html").stat().st_size > 100_000
     assert (copy / "README.md").read_bytes() == before
-
-
-def test_a_chromium_that_does_not_start_still_gives_the_html(monkeypatch, capsys, tmp_path, readme_copy):
-    broken = tmp_path / "not-a-browser"
-    monkeypatch.setattr(render_module, "find_chromium", lambda: str(broken))
-    lines = run_main(monkeypatch, capsys, tmp_path / "out")
-    assert lines[0] == f"wrote {tmp_path / 'out' / 'report.html'}"
-    assert lines[1].startswith(f"{broken} did not start (") and lines[1].endswith(NO_PDF_LINE)
-    assert len(lines) == 2 and not (tmp_path / "out" / "report.pdf").exists()
 
 
 def test_the_system_chromium_is_found_where_windows_installs_it(monkeypatch, tmp_path):
@@ -186,36 +166,24 @@ def test_the_renderer_names_no_system_path(name):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, Path]:
     """The report of the committed results, rendered with Chromium into a temporary folder: (HTML, PDF)."""
-    before = repository_readme()
+    before = README.read_bytes()
     html_path, pdf_path = render_module.render(tmp_path_factory.mktemp("report") / "out", CHROMIUM)
-    assert repository_readme() == before
+    assert README.read_bytes() == before
     return html_path, pdf_path
 
 
-@pytest.fixture(scope="module")
-def results() -> dict:
-    return json.loads((REPO / "figures" / "results.json").read_text(encoding="utf-8"))
-
-
-def pdf_text(pdf: Path, page: int | None = None) -> str:
-    """The text of a PDF, or of one of its pages, laid out as on its pages."""
-    pages = [] if page is None else ["-f", str(page), "-l", str(page)]
-    command = ["pdftotext", "-layout", *pages, str(pdf), "-"]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
-
-
-def pdf_pages(pdf: Path) -> int:
-    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
-    return int(re.search(r"^Pages:\s+(\d+)", info, flags=re.MULTILINE).group(1))
+def pdf_text(pdf: Path) -> str:
+    """The text of a PDF laid out as on its pages, each page ended by a form feed."""
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
 class TestWithChromium:
     pytestmark = needs_chromium
 
-    def test_the_report_quotes_the_run_and_shows_no_raw_tex(self, rendered, results):
+    def test_the_report_quotes_the_run_and_shows_no_raw_tex(self, rendered):
         text = pdf_text(rendered[1])
         flowing = " ".join(text.split())
-        selected = results["selected"]
+        selected = json.loads((REPO / "figures" / "results.json").read_text(encoding="utf-8"))["selected"]
         assert f"selects {selected['name']}" in flowing
         assert f"{selected['test_acc']:.3f}" in text
         assert not RAW_TEX.findall(text), "raw TeX in the PDF"
@@ -280,7 +248,7 @@ class TestWithChromium:
         text = pdf_text(rendered[1])
         for number in range(1, len(labels) + 1):
             assert f"Figure {number}." in text, f"caption of figure {number} missing"
-        assert 5 <= pdf_pages(rendered[1]) <= 30
+        assert 5 <= text.count("\f") <= 30, "pages"
 
     def test_rendering_again_gives_the_same_bytes(self, rendered, tmp_path):
         again = render_module.render(tmp_path / "out", CHROMIUM)
@@ -288,7 +256,6 @@ class TestWithChromium:
             assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
 
     def test_the_committed_html_and_pdf_are_current(self, rendered):
-        """The committed report.html and report.pdf read as the report rendered now from the committed results."""
         committed_html = (REPO / "report" / "report.html").read_text(encoding="utf-8")
         fresh_html = rendered[0].read_text(encoding="utf-8")
         stale = "is stale: run python report/render.py"
@@ -296,22 +263,19 @@ class TestWithChromium:
         assert pdf_text(REPO / "report" / "report.pdf").split() == pdf_text(rendered[1]).split(), f"report.pdf {stale}"
 
     def test_no_page_ends_in_a_large_blank(self, rendered, tmp_path):
-        """Every page but the body's last and the report's last is filled to within 15% of the text area's foot.
-
-        The text area runs from the highest ink on any page to the lowest ink above the footer on any page; a page's
-        blank foot is the run of near-white rows between its last ink and that line.
-        """
+        """Every page but the body's and the report's last has ink within 15% of the text area's foot."""
         pdf = rendered[1]
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
         pages = [np.asarray(Image.open(path).convert("L")) for path in sorted(tmp_path.glob("page-*.png"))]
-        assert len(pages) == pdf_pages(pdf) >= 3
+        texts = pdf_text(pdf).split("\f")[:-1]  # one a page
+        assert len(pages) == len(texts) >= 3
         inked = [np.flatnonzero((page < 245).any(axis=1)) for page in pages]
         # The footer: the last band of ink on every page, below a gap.
         footer_top = min(rows[np.flatnonzero(np.diff(rows) > 1)[-1] + 1] for rows in inked)
         last_ink = [rows[rows < footer_top].max(initial=-1) for rows in inked]
         top, bottom = min(rows[0] for rows in inked), max(last_ink) + 1
         fractions = {number: (bottom - 1 - last) / (bottom - top) for number, last in enumerate(last_ink, 1)}
-        appendix = [n for n in fractions if any(line.strip() == "Appendix" for line in pdf_text(pdf, n).splitlines())]
+        appendix = [n for n, text in enumerate(texts, 1) if "Appendix" in map(str.strip, text.splitlines())]
         assert appendix, "no page holds the heading Appendix"
         exempt = {appendix[0] - 1, len(pages)}
         shown = ", ".join(f"{n}: {f:.0%}{' (exempt)' if n in exempt else ''}" for n, f in fractions.items())

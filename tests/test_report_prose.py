@@ -1,5 +1,4 @@
-"""The report's Markdown: the committed report.md is the render of the committed run, and figures and tables number
-themselves."""
+"""The report's Markdown: the committed report.md is the render of the committed run; figures and tables number."""
 
 import difflib
 from pathlib import Path
@@ -13,65 +12,51 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def analysis():
-    return load_analysis(REPO / "figures")
+def inputs() -> tuple:
+    """What the report is rendered from: the committed run's analysis and the authors' part."""
+    return load_analysis(REPO / "figures"), render_module.read_authors()
 
 
-@pytest.fixture(scope="module")
-def authors() -> dict:
-    return render_module.read_authors()
-
-
-def first_differences(expected: str, actual: str, lines: int = 30) -> str:
-    """The start of a unified diff, for a message."""
-    diff = difflib.unified_diff(expected.splitlines(), actual.splitlines(), "rendered", "committed", lineterm="", n=1)
-    return "\n".join(list(diff)[:lines])
-
-
-def test_the_committed_report_md_is_the_render_of_the_committed_results(analysis, authors):
-    rendered = render_module.render_markdown(analysis, authors)
+def test_the_committed_report_md_is_the_render_of_the_committed_results(inputs):
+    rendered = render_module.render_markdown(*inputs)
     committed = (REPO / "report" / "report.md").read_text(encoding="utf-8")
-    assert rendered == committed, "report/report.md is stale: run python report/render.py\n" + first_differences(
-        rendered, committed
-    )
+    texts = rendered.splitlines(), committed.splitlines()
+    diff = "\n".join(list(difflib.unified_diff(*texts, "rendered", "committed", lineterm="", n=1))[:30])
+    assert rendered == committed, f"report/report.md is stale: run python report/render.py\n{diff}"
 
 
 # Figures and tables number themselves, in the order the template places them.
 
 
 @pytest.fixture
-def template(tmp_path, monkeypatch, analysis, authors):
+def template(tmp_path, monkeypatch, inputs):
     """Render a template written here, in a folder of its own, with the committed run: text -> Markdown."""
     monkeypatch.setattr(render_module, "HERE", tmp_path)
 
     def rendered(text: str) -> str:
         (tmp_path / "small.md").write_text(text, encoding="utf-8")
-        return render_module.render_markdown(analysis, authors, template="small.md")
+        return render_module.render_markdown(*inputs, template="small.md")
 
     return rendered
 
 
-def test_a_reference_to_a_figure_never_placed_stops_the_render(template):
-    placed = '{% call figure("loss_curves") %}Curves.{% endcall %}\n\n'
-    with pytest.raises(ValueError, match="'nowhere'"):
-        template(placed + 'As {{ fig("loss_curves", "nowhere") }} show.\n')
-    with pytest.raises(ValueError, match="'no_table'"):
-        template(placed + 'See {{ tab("no_table") }}.\n')
-    assert "As Figure 1 shows." in template(placed + 'As {{ fig("loss_curves") }} shows.\n')
+PLACED = '{% call figure("loss_curves") %}Curves.{% endcall %}\n\n'
 
 
-def test_a_figure_or_table_placed_twice_stops_the_render(template):
-    figure = '{% call figure("samples") %}Samples.{% endcall %}\n\n'
-    with pytest.raises(ValueError, match="'samples' is placed twice"):
-        template(figure + figure)
-    table = '{% call table("sizes") %}Sizes.{% endcall %}\n\n'
-    with pytest.raises(ValueError, match="'sizes' is placed twice"):
-        template(table + table)
-
-
-def test_placing_a_figure_whose_png_is_missing_stops_the_render(template):
-    with pytest.raises(ValueError, match=r"figures/no_such_figure\.png does not exist"):
-        template('{% call figure("no_such_figure") %}Nothing.{% endcall %}\n')
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (PLACED + 'As {{ fig("loss_curves", "nowhere") }} show.\n', "'nowhere'"),
+        (PLACED + 'See {{ tab("no_table") }}.\n', "'no_table'"),
+        ('{% call figure("samples") %}Samples.{% endcall %}\n\n' * 2, "'samples' is placed twice"),
+        ('{% call table("sizes") %}Sizes.{% endcall %}\n\n' * 2, "'sizes' is placed twice"),
+        ('{% call figure("no_such_figure") %}Nothing.{% endcall %}\n', r"figures/no_such_figure\.png does not exist"),
+    ],
+    ids=["unknown-figure", "unknown-table", "figure-twice", "table-twice", "missing-png"],
+)
+def test_a_wrong_figure_or_table_stops_the_render(template, text, error):
+    with pytest.raises(ValueError, match=error):
+        template(text)
 
 
 def test_numbers_follow_the_order_of_placement_even_for_an_earlier_reference(template):
@@ -89,3 +74,4 @@ def test_numbers_follow_the_order_of_placement_even_for_an_earlier_reference(tem
     assert "*Table 1. The first table.*" in text and "*Table 2. The second table.*" in text
     assert "![Cars and cats](../figures/samples.png)\n\n*Figure 2. Cars and cats. Eight of each.*" in text
     assert "Both: Figures 1 and 2, Table 1." in text
+    assert "As Figure 1 shows." in template(PLACED + 'As {{ fig("loss_curves") }} shows.\n')

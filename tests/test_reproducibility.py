@@ -16,19 +16,17 @@ REPO = Path(__file__).resolve().parents[1]
 AVX2_CPU = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 
 
-def train_in_subprocess(threads: int, extra_env: dict[str, str]) -> dict:
-    """Run tests/train_worker.py (a short training on the real data in a fresh process) with `threads` threads and
-    the extra environment; return what it printed: the mode, the parameter bytes' hash and the losses."""
-    env = {**os.environ, **extra_env, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "tests.train_worker", str(threads)]
+def run_python(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run Python in a fresh process from the repository root with this environment; it must succeed."""
+    command, env = [sys.executable, *arguments], {**env, "PYTHONPATH": str(REPO)}
     completed = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    return completed
 
 
 @pytest.mark.usefixtures("cifar_root", "pinned_numerics")
 def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
-    # Threads requested before helpers is imported; helpers caps them at PINNED_MAX_THREADS.
+    # tests/train_worker.py asks for the threads before helpers is imported; helpers caps them at PINNED_MAX_THREADS.
     settings = {
         "1 thread": (1, {}),
         "the default thread count": (torch.get_num_threads(), {}),
@@ -36,7 +34,10 @@ def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
         "emulated AVX2 CPU, 1 thread": (1, AVX2_CPU),
         "emulated AVX2 CPU, 3 threads requested": (3, AVX2_CPU),
     }
-    runs = {name: train_in_subprocess(threads, env) for name, (threads, env) in settings.items()}
+    runs = {}
+    for name, (threads, env) in settings.items():
+        printed = run_python("-m", "tests.train_worker", str(threads), env={**os.environ, **env}).stdout
+        runs[name] = json.loads(printed.splitlines()[-1])
     reference = runs["1 thread"]
     for name, run in runs.items():
         assert run["mode"] == numerics.PINNED_MKL_MODE, f"{name}: MKL runs {run['mode']}, not the pinned mode"
@@ -46,17 +47,12 @@ def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
         assert run["losses"] == reference["losses"], f"{name}: losses differ from 1 thread's"
 
 
-@pytest.fixture(scope="module")
-def committed() -> dict:
-    return json.loads((REPO / "figures" / "results.json").read_text())
-
-
 @pytest.mark.usefixtures("pinned_numerics")
-def test_the_committed_selected_model_reproduces(cifar_root, committed):
+def test_the_committed_selected_model_reproduces(cifar_root):
+    committed = json.loads((REPO / "figures" / "results.json").read_text())
     assert committed["numerics"]["mkl_mode"] == numerics.PINNED_MKL_MODE, "results.json was made in another mode"
-    selected = committed["selected"]
+    selected, settings = committed["selected"], committed["settings"]
     record = next(model for model in committed["models"] if model["name"] == selected["name"])
-    settings = committed["settings"]
     data = helpers.load_cifar2(cifar_root)
     run, model = helpers.train_config(record, data, "sgd", settings["epochs"], settings["batch_size"], settings["seed"])
     assert run["train_loss"] == record["sgd"]["train_loss"]
@@ -72,14 +68,6 @@ def test_numerics_mode_is_read_back():
     if torch.backends.mkl.is_available() and mode != "unknown":
         assert mode.split(",")[0] in numerics.MKL_BRANCHES.values()
         assert os.environ["MKL_CBWR"], "helpers did not set MKL_CBWR"
-
-
-def import_helpers_in_subprocess(script: str, env: dict[str, str]) -> list[str]:
-    """Run `script` (which imports helpers) in a fresh process; return its warning lines about the numerics."""
-    env = {**{key: value for key, value in os.environ.items() if key != "MKL_CBWR"}, **env, "PYTHONPATH": str(REPO)}
-    completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 0, completed.stderr
-    return [line for line in completed.stderr.splitlines() if "numerics not pinned" in line]
 
 
 @pytest.mark.parametrize(
@@ -98,9 +86,10 @@ def import_helpers_in_subprocess(script: str, env: dict[str, str]) -> list[str]:
 def test_an_unpinned_process_says_so_in_one_line(script, env, says):
     if not torch.backends.mkl.is_available():
         pytest.skip("this torch has no MKL: nothing is pinned, helpers says so at import")
-    warnings = import_helpers_in_subprocess(script, env)
-    assert len(warnings) == 1, warnings
-    assert says in warnings[0]
+    inherited = {key: value for key, value in os.environ.items() if key != "MKL_CBWR"}  # the value helpers set here
+    stderr = run_python("-c", script, env={**inherited, **env}).stderr
+    warnings = [line for line in stderr.splitlines() if "numerics not pinned" in line]
+    assert len(warnings) == 1 and says in warnings[0], warnings
 
 
 def test_threads_raised_after_import_are_reported():
