@@ -19,20 +19,20 @@ SIGNIFICANCE = 0.05  # a difference is resolved when its test's p-value (adjuste
 CONFIDENCE = 0.95  # the coverage of every interval
 Z = statistics.NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
 
-# The reference report's published numbers (3 decimals): per model train and validation accuracy, its selected
+# The reference report's published numbers (3 decimals): training and validation accuracy per model, its selected
 # model's test accuracy and confusion matrix, and the one final training loss it quotes.
 REFERENCE = {
-    "models": {
-        "Model 1": {"train_acc": 0.897, "val_acc": 0.885},
-        "Model 2": {"train_acc": 0.893, "val_acc": 0.885},
-        "Model 3": {"train_acc": 0.982, "val_acc": 0.919},
-        "Model 4": {"train_acc": 0.983, "val_acc": 0.921},
-        "Model 5": {"train_acc": 0.976, "val_acc": 0.913},
+    "accuracies": {
+        "Model 1": (0.897, 0.885),
+        "Model 2": (0.893, 0.885),
+        "Model 3": (0.982, 0.919),
+        "Model 4": (0.983, 0.921),
+        "Model 5": (0.976, 0.913),
     },
     "selected": "Model 4",
     "test_acc": 0.917,
     "confusion_matrix": [[913, 87], [79, 921]],
-    "final_train_loss": {"Model 5": 0.031},
+    "final_train_loss": ("Model 5", 0.031),
 }
 
 # --- Statistics ------------------------------------------------------------------------------------------------------
@@ -159,7 +159,6 @@ class SeedPair:
 
     base: Model
     changed: Model
-    n: int
     train_lower: int  # seeds at which `changed` has the lower training accuracy
     train_untied: int
     train_lower_p: float
@@ -180,11 +179,9 @@ class Comparison:
     changed_models: tuple[Model, ...]
     shared_lr: float | None  # the learning rate of every configuration compared, None when it is what changes
     changed_step_factor: float  # 1 / (1 − μ) of the changed configurations
-    runs_base: int
-    runs_changed: int
-    lowest_changed: float  # the lowest validation accuracy of any seed run of the changed configurations
-    highest_base: float
-    changed_always_ahead: bool  # lowest_changed > highest_base
+    changed_effective_lr: float  # η / (1 − μ) of the changed configurations: plain SGD's rate for the same step
+    same_pull_decay: float | None  # when the learning rate changes: the weight decay that keeps η λ as in the base
+    changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
     ordered_chance: float  # the chance of that order at one seed if the runs were exchangeable
     exchangeable_p: float  # the chance of seeds_all_ahead or more seeds with that order, if exchangeable
@@ -198,7 +195,6 @@ class Selection:
     test_acc: float
     test_interval: Interval
     test_correct: int
-    class_counts: tuple[int, int]
     first_as_second: int  # images of the first class (cars) taken for the second (cats)
     second_as_first: int
     errors: int
@@ -223,6 +219,15 @@ class ReferenceModel:
 
 
 @dataclass(frozen=True)
+class ReferencePair:
+    """Two configurations that differ in weight decay only, as the reference report measured them (one run each)."""
+
+    base: ReferenceModel
+    changed: ReferenceModel
+    train_lowered: bool  # the changed configuration has the lower training accuracy
+
+
+@dataclass(frozen=True)
 class Reference:
     """This run against the reference report."""
 
@@ -240,6 +245,9 @@ class Reference:
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
+    with_momentum: tuple[ReferenceModel, ...]  # the reference's configurations with momentum
+    loss_model_least_fitted: bool  # its lowest-loss model has the lowest training accuracy of those with momentum
+    decay_pairs: tuple[ReferencePair, ...]  # the weight-decay pairs of settings.COMPARISONS
 
 
 @dataclass(frozen=True)
@@ -267,7 +275,6 @@ class Analysis:
     n_models: int
     epochs: int
     batch_size: int
-    classes: tuple[str, ...]
     sizes: dict[str, int]
     training_images: int  # train + validation: the official training set
     steps: int  # update steps of one training
@@ -320,7 +327,6 @@ def analyse(results: dict, checks: dict) -> Analysis:
         n_models=len(models),
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
-        classes=tuple(settings["classes"]),
         sizes=dict(sizes),
         training_images=sizes["train"] + sizes["val"],
         steps=steps,
@@ -437,7 +443,6 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         test_acc=selected["test_acc"],
         test_interval=wilson_interval(test_correct, sizes["test"]),
         test_correct=test_correct,
-        class_counts=tuple(sum(row) for row in confusion),
         first_as_second=first_as_second,
         second_as_first=second_as_first,
         errors=first_as_second + second_as_first,
@@ -467,8 +472,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
     )
     ordered_chance = 1 / math.comb(len(base) + len(changed), len(changed))
     base_value, changed_value = getattr(models[base[0]], setting), getattr(models[changed[0]], setting)
-    lowest = min(min(by_seed[name]) for name in changed)
-    highest = max(max(by_seed[name]) for name in base)
     return Comparison(
         changed_value=changed_value,
         ratio=changed_value / base_value if base_value else None,
@@ -477,11 +480,11 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         changed_models=tuple(models[name] for name in changed),
         shared_lr=None if setting == "lr" else models[base[0]].lr,
         changed_step_factor=models[changed[0]].step_factor,
-        runs_base=len(base) * n,
-        runs_changed=len(changed) * n,
-        lowest_changed=lowest,
-        highest_base=highest,
-        changed_always_ahead=lowest > highest,
+        changed_effective_lr=models[changed[0]].lr * models[changed[0]].step_factor,
+        same_pull_decay=(
+            models[base[0]].lr * models[base[0]].weight_decay / models[changed[0]].lr if setting == "lr" else None
+        ),
+        changed_always_ahead=min(min(by_seed[name]) for name in changed) > max(max(by_seed[name]) for name in base),
         seeds_all_ahead=all_ahead,
         ordered_chance=ordered_chance,
         exchangeable_p=binomial_tail_p(all_ahead, n, ordered_chance),
@@ -497,7 +500,6 @@ def seed_pair(base: Model, changed: Model) -> SeedPair:
     return SeedPair(
         base=base,
         changed=changed,
-        n=len(val),
         train_lower=train.count(-1),
         train_untied=train_untied,
         train_lower_p=sign_test_p(train.count(-1), train_untied),
@@ -514,19 +516,20 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
     confusion = tuple(tuple(row) for row in REFERENCE["confusion_matrix"])
     (_, first_as_second), (second_as_first, _) = confusion
     compared = []
-    for name, numbers in REFERENCE["models"].items():
+    for name, (train_acc, theirs) in REFERENCE["accuracies"].items():
         if name not in models:
             continue
-        model = models[name]
-        ours, theirs = model.seed_val_acc.mean, numbers["val_acc"]
+        model, ours = models[name], models[name].seed_val_acc.mean
         # Each report measured validation accuracy on its own split of n_val images: both binomial spreads count.
         val_sd = math.sqrt(model.seed_val_acc.std**2 + ours * (1 - ours) / n_val + theirs * (1 - theirs) / n_val)
-        train_distance = (numbers["train_acc"] - model.seed_train_acc.mean) / model.seed_train_acc.std
-        compared.append(ReferenceModel(model, numbers["train_acc"], theirs, train_distance, (theirs - ours) / val_sd))
+        train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
+        compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
     class_p = exact_mcnemar_p(first_as_second, second_as_first)
     train_distances = [abs(model.train_distance) for model in compared]
     val_distances = [abs(model.val_distance) for model in compared]
-    (loss_model, loss), *_ = REFERENCE["final_train_loss"].items()
+    loss_model, loss = REFERENCE["final_train_loss"]
+    by_name = {entry.model.name: entry for entry in compared}
+    with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -542,4 +545,11 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
+        with_momentum=with_momentum,
+        loss_model_least_fitted=min(with_momentum, key=lambda r: r.train_acc).model.name == loss_model,
+        decay_pairs=tuple(
+            ReferencePair(by_name[a], by_name[b], by_name[b].train_acc < by_name[a].train_acc)
+            for a, b in zip(*(COMPARISONS["weight_decay"][side] for side in ("base", "changed")), strict=True)
+            if a in by_name and b in by_name
+        ),
     )

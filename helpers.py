@@ -590,7 +590,7 @@ MODEL_STYLES = (
     {"color": "#56B4E9", "marker": "s", "linestyle": "--"},
     {"color": "#117733", "marker": "^", "linestyle": ":"},
     {"color": "#0072B2", "marker": "D", "linestyle": "-."},
-    {"color": "#882255", "marker": "v", "linestyle": (0, (6, 1.5, 1, 1.5, 1, 1.5))},
+    {"color": "#882255", "marker": "v", "linestyle": (0, (9, 2.5))},
 )
 # Printed 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt. Set once for the session: a
 # per-figure rc_context would, on exit, switch off Jupyter's inline interactive mode and hide the next figures.
@@ -776,7 +776,7 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: Sequence[str], title
     counts = np.asarray(matrix)
     rows = counts.sum(axis=1, keepdims=True)
     labels = np.vectorize(lambda count, share: f"{count}\n({share:.1%}\nof row)")(counts, counts / rows)
-    fig, axis = plt.subplots(figsize=(3.6, 3.0))
+    fig, axis = plt.subplots(figsize=(3.1, 2.7))
     ticks = {"xticklabels": classes, "yticklabels": classes}
     sns.heatmap(counts, annot=labels, fmt="", cmap="Blues", vmin=0, vmax=rows.max(), cbar=False, ax=axis, **ticks)
     axis.set(xlabel="predicted class", ylabel="true class")
@@ -799,6 +799,7 @@ def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePat
         chosen = "\n(selected)" if model.selected else ""
         names.append(f"{model.name}\n{spread.mean:.3f} ± {spread.std:.3f}{chosen}")
     axis.set_xticks(range(len(names)), names)
+    axis.margins(y=0.12)
     axis.set(ylabel="validation accuracy, last epoch")
     axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.27))
     return _finish(fig, path)

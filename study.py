@@ -1,9 +1,8 @@
-"""The study: every configuration trained with torch.optim.SGD and by hand, under several seeds, in parallel worker
-processes that give the same bits whatever their number; then each configuration's comparison of the two trainers
-and the seed study. `project1.ipynb` runs it; `helpers.train_config` trains each configuration."""
+"""project1.ipynb's study: its trainings in worker processes, the same bits at any count; their comparisons."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -21,12 +20,7 @@ from settings import BATCH_SIZE, CONFIGS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUD
 
 MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
 
-# IPython.display.display, or a stand-in called alike: display(bundle, raw=True, display_id=True) returns a handle
-# whose update(bundle, raw=True) replaces that output.
-Display = Callable[..., Any]
-
-
-# --- The trainings ---------------------------------------------------------------------------------------------------
+Display = Callable[..., Any]  # IPython's display or alike: display(bundle, raw, display_id) -> a handle with .update
 
 
 @dataclass(frozen=True)
@@ -46,8 +40,7 @@ class Training:
 
 
 def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
-    """Every configuration with both trainers at SEED, SECOND_SEED_CONFIG again with both at the second seed, and every
-    configuration with torch.optim.SGD at the other seeds: each training once."""
+    """Each training once: both trainers at SEED, and at the second seed for SECOND_SEED_CONFIG; SGD at every seed."""
     trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
     second = next(config for config in CONFIGS if config["name"] == SECOND_SEED_CONFIG)
     trainings += [Training(second, trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
@@ -56,53 +49,47 @@ def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> lis
     return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
 
 
-# --- Running them: one process of one thread per core, progress in the order given -----------------------------------
+def usable_cores() -> list[int]:
+    """The cores this process may run on (every core where the OS cannot say)."""
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
 
 
 def run_trainings(
     trainings: Sequence[Training], data: Cifar2, workers: int | None = None, display: Display | None = None
 ) -> dict[tuple, tuple]:
-    """Run independent trainings in `workers` processes of one thread each (default: one per core, at most
-    MAX_WORKERS; 1: here, without processes). Return {key: (run record, final parameters)}, reporting a line per
-    training in the order given, so that nothing depends on the number of workers or on which one finishes first:
-    printed, or in a Jupyter kernel (or through `display`) shown in one output updated in place."""
-    report = _progress(len(trainings), display if display is not None else _kernel_display())
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = min(workers or min(cores, MAX_WORKERS), len(trainings))
-    if workers == 1:
-        return _gather(trainings, [lambda t=t: _train(t, data) for t in trainings], report)
-    spawn = multiprocessing.get_context("spawn")  # the start method of macOS and Windows, and so of every platform
-    pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(data,))
-    try:
-        futures = [pool.submit(_train, training) for training in trainings]
-        return _gather(trainings, [future.result for future in futures], report)
-    finally:
-        pool.shutdown(cancel_futures=True)  # after a failure, nothing more starts
-
-
-def _gather(
-    trainings: Sequence[Training], results: Sequence[Callable[[], tuple]], report: Callable[[str], None]
-) -> dict[tuple, tuple]:
-    """Wait for each training's result in the order given and report its line; a failure names the training."""
-    runs = {}
-    for index, (training, result) in enumerate(zip(trainings, results, strict=True)):
-        try:
-            run, parameters = result()
-        except Exception as error:
-            raise RuntimeError(f"training {index + 1} of {len(trainings)}, {training.key}, failed: {error}") from error
-        name, trainer, seed = training.key
-        loss, val_acc = run["train_loss"][-1], run["val_acc"]
-        report(f"[{index + 1}/{len(trainings)}] {name}, {trainer}, seed {seed}: loss {loss:.4f}, val acc {val_acc:.3f}")
-        runs[training.key] = run, parameters
+    """{key: (run, parameters)}: trained in `workers` one-thread processes (default per core; 1: here), in order."""
+    total, runs = len(trainings), {}
+    report = _progress(total, display)
+    workers = min(workers or min(len(usable_cores()), MAX_WORKERS), total)
+    with contextlib.ExitStack() as cleanup:
+        if workers == 1:
+            results = [lambda t=t: _train(t, data) for t in trainings]
+        else:
+            spawn = multiprocessing.get_context("spawn")  # the start method of macOS and Windows, so of every platform
+            pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker, initargs=(data,))
+            cleanup.callback(pool.shutdown, cancel_futures=True)  # after a failure, nothing more starts
+            results = [pool.submit(_train, training).result for training in trainings]
+        # Each result waited for in the order given, whichever worker finishes first; a failure names the training.
+        for index, (training, result) in enumerate(zip(trainings, results, strict=True)):
+            try:
+                run, parameters = result()
+            except Exception as error:
+                raise RuntimeError(f"training {index + 1} of {total}, {training.key}, failed: {error}") from error
+            name, trainer, seed = training.key
+            loss, val_acc = run["train_loss"][-1], run["val_acc"]
+            report(f"[{index + 1}/{total}] {name}, {trainer}, seed {seed}: loss {loss:.4f}, val acc {val_acc:.3f}")
+            runs[training.key] = run, parameters
     return runs
 
 
 def _progress(total: int, display: Display | None) -> Callable[[str], None]:
-    """Where each training's line goes: printed, or through `display` into one output updated in place."""
+    """Where each line goes: printed, or through `display` (IPython's in a Jupyter kernel) into one output updated."""
+    ipython = sys.modules.get("IPython")  # looked up, never imported: outside a kernel it is not needed
+    if display is None and ipython is not None and getattr(ipython.get_ipython(), "kernel", None) is not None:
+        from IPython.display import display
     if display is None:
         return print
-    # Printed lines reach a notebook in as many outputs as the kernel's flushes happened to make: a stored notebook
-    # would change from run to run. A display updated in place is stored as its last state, the same every run.
+    # Printed lines reach a notebook in as many outputs as the kernel flushed, varying per run; a display does not.
     header = f"{total} trainings, each with its final training loss and validation accuracy:"
     handle = display({"text/plain": header}, raw=True, display_id=True)
     lines: list[str] = []
@@ -112,22 +99,11 @@ def _progress(total: int, display: Display | None) -> Callable[[str], None]:
         if len(lines) < total:
             handle.update({"text/plain": "\n".join([header, *lines])}, raw=True)
         else:
-            # nbval ignores updates and compares the outputs as first sent: the display ends as it began, and the
-            # lines go to an output of their own, so the notebook stores what nbval sees.
+            # nbval compares outputs as first sent: the display ends as it began, the lines go to an output of their own
             handle.update({"text/plain": header}, raw=True)
             display({"text/plain": "\n".join(lines)}, raw=True)
 
     return show
-
-
-def _kernel_display() -> Display | None:
-    """IPython's display in a Jupyter kernel; None elsewhere (plain Python, pytest, IPython in a terminal)."""
-    ipython = sys.modules.get("IPython")  # looked up, never imported: outside a kernel it is not needed
-    if ipython is None or getattr(ipython.get_ipython(), "kernel", None) is None:
-        return None
-    from IPython.display import display
-
-    return display
 
 
 _worker_data: Cifar2 | None = None  # a worker process's copy of the data, set once when it starts
@@ -144,9 +120,6 @@ def _train(t: Training, data: Cifar2 | None = None) -> tuple[dict, dict[str, Ten
     """One training (on the worker's data when none is given): its run record and its final parameters."""
     run, model = train_config(t.config, data or _worker_data, t.trainer, t.n_epochs, t.batch_size, t.seed)
     return run, model.state_dict()
-
-
-# --- Reading the runs ------------------------------------------------------------------------------------------------
 
 
 def trained_model(parameters: dict[str, Tensor]) -> MyMLP:

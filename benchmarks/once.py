@@ -1,13 +1,7 @@
 """Run the whole study, or one training (--config), once in this fresh process and print its wall time as JSON.
 
 Run from the repository root:  python -m benchmarks.once [--config INDEX] [--workers N] [--cpus LIST] [--epochs N]
-
-The last line is JSON: the work's wall time (not loading the data; starting the pool, yes), MKL's mode (read from
-MKL_CBWR once per process), this process's torch threads; for the study, also the usable cores and, on Linux, the peak
-resident memory (VmHWM, KiB) of this process, of each worker and of every other child alive at the end (the resource
-tracker). Each process reads its own peak when its Python work is done (workers as they exit): a child's ru_maxrss
-would count its parent's memory, and teardown reads in about 0.1 GB per process of torch's shared library pages.
-"""
+The JSON's time leaves out loading the data; for the study it adds the cores and, on Linux, each process's peak, KiB."""
 
 from __future__ import annotations
 
@@ -21,8 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-# The folder where the pool's workers leave their peaks, named in the environment they inherit.
-PEAKS_FOLDER_VARIABLE = "BENCHMARKS_STUDY_PEAKS"
+PEAKS_FOLDER_VARIABLE = "BENCHMARKS_STUDY_PEAKS"  # names the workers' peaks folder in the environment they inherit
 
 
 def peak_rss_kib(pid: int | str = "self") -> int | None:
@@ -52,8 +45,8 @@ def leave_peak() -> None:
         (Path(os.environ[PEAKS_FOLDER_VARIABLE]) / f"{os.getpid()}.kib").write_text(str(peak))
 
 
-# Spawn runs this module's top level again in every worker of the pool, under the name __mp_main__ (which is why main()
-# is guarded): there, and only there, the worker arranges to leave its peak behind once its Python work is done.
+# Spawn reruns this top level in each worker as __mp_main__: each leaves its peak as its Python work ends, because a
+# child's ru_maxrss counts its parent's memory and teardown maps in about 0.1 GB of torch's shared library pages.
 if __name__ == "__mp_main__" and PEAKS_FOLDER_VARIABLE in os.environ:
     atexit.register(leave_peak)
 
@@ -72,7 +65,7 @@ def main() -> None:
     import torch
 
     import helpers as h
-    from study import run_trainings, study_trainings
+    from study import run_trainings, study_trainings, usable_cores
 
     epochs, data, measured = options.epochs or h.EPOCHS, h.load_cifar2(), {}
     if options.config is not None:
@@ -88,7 +81,7 @@ def main() -> None:
             # run_trainings has shut its pool down and joined the workers: every one has left its file by now.
             worker_peaks = sorted(int(path.read_text()) for path in Path(peaks_folder).glob("*.kib"))
         measured |= {
-            "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "cores": len(usable_cores()),
             "main_peak_kib": peak_rss_kib(),
             "worker_peaks_kib": worker_peaks,
             "other_peaks_kib": [peak for peak in map(peak_rss_kib, live_children()) if peak is not None],

@@ -1,11 +1,7 @@
 """Measure every performance target (README, Performance); print the measurements, ratios and verdicts, and save them.
 
-    python benchmarks/run.py [--only NAME ...] [--repeats N] [--epochs N] [--out FILE]
-
-Run from the repository root with CIFAR10_ROOT set. `--epochs` shortens every training but the notebook's. What was
-printed replaces FILE (default benchmarks/results.txt) at the end; an interrupted run writes nothing. Nothing timed is
-asserted: a slow machine gives MISS lines, a target that cannot run an ERROR line, and the exit status is 0.
-"""
+Run from the repository root with CIFAR10_ROOT set. What was printed replaces --out at the end (none if interrupted);
+nothing timed is asserted: a slow machine gives MISS lines, a target that cannot run ERROR, and the exit status is 0."""
 
 from __future__ import annotations
 
@@ -35,12 +31,11 @@ sys.path.insert(0, str(REPO))
 
 import helpers as h  # noqa: E402
 from numerics import PINNED_MKL_MODE  # noqa: E402
-from study import MAX_WORKERS, run_trainings, study_trainings  # noqa: E402
+from study import MAX_WORKERS, run_trainings, study_trainings, usable_cores  # noqa: E402
 
 SIDE = " " * 22  # the indent of the lines that explain the line above them, under the targets' names
 RESULTS = REPO / "benchmarks" / "results.txt"
-# A target is printed as written: 'ratio <= 1.5' judges ours / reference, '< 3 s' judges ours, and one that matches
-# neither ('none (reported)') is not judged. So each threshold is written once.
+# A target is printed as written: 'ratio <= 1.5' judges ours / reference, '< 3 s' ours, 'none (reported)' nothing.
 TARGET = re.compile(r"(ratio )?(<|<=|>=) ([\d.]+)")
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">=": operator.ge}
 Way = Callable[[], dict]  # runs one side of a comparison once: a dict with its "seconds", from a child its numerics
@@ -53,11 +48,6 @@ def cpu_model() -> str:
     return found[1].strip() if found else platform.processor() or "unknown CPU"
 
 
-def usable_cores() -> list[int]:
-    """The cores this process may run on, as study.run_trainings counts them (every core where the OS cannot say)."""
-    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-
-
 def seconds(run: Callable[[], object]) -> float:
     """Wall-clock time of one call."""
     start = time.perf_counter()
@@ -65,9 +55,7 @@ def seconds(run: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def side_by_side(
-    ours: Callable, reference: Callable, repeats: int, measure: Callable[[Callable], float] = seconds
-) -> tuple[float, float]:
+def side_by_side(ours: Callable, reference: Callable, repeats: int, measure: Callable = seconds) -> tuple[float, float]:
     """Medians of both measurements, taken alternately so that both see the same machine load."""
     pairs = [(measure(ours), measure(reference)) for _ in range(repeats)]
     return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
@@ -84,47 +72,41 @@ def report(
     labels: tuple[str, str] = ("ours", "reference"),
 ) -> None:
     """One line per target: both values, the ratio (ours / reference unless given), the target and the verdict."""
-    if ratio is None and reference:
-        ratio = ours / reference
+    ratio = ours / reference if ratio is None and reference else ratio
     ratio_text = f"{ratio:6.3f}x" if ratio is not None else "      -"
     reference_text = f"{reference:9.3f} {unit}" if reference is not None else " " * 9 + "-" + " " * len(unit)
     judged = TARGET.match(target)
     passed = judged and COMPARISONS[judged[2]](ratio if judged[1] else ours, float(judged[3]))
     verdict = "" if judged is None else "PASS" if passed else "MISS"
-    line = (
-        f"{name:22s} {labels[0]} {ours:9.3f} {unit}  {labels[1]} {reference_text}  ratio {ratio_text}  "
-        f"target {target:16s} {verdict}"
-    )
-    print(line.rstrip(), flush=True)
+    values = f"{labels[0]} {ours:9.3f} {unit}  {labels[1]} {reference_text}  ratio {ratio_text}"
+    print(f"{name:22s} {values}  target {target:16s} {verdict}".rstrip(), flush=True)
 
 
 def once(epochs: int, *arguments: str, mkl_cbwr: str | None = None) -> Way:
-    """The whole study, or one training ("--config", INDEX), run by benchmarks.once in a fresh process at the
-    repository root, at these epochs, with MKL_CBWR set unless None: its JSON is what it returns."""
+    """A way running benchmarks.once (the study, or "--config", INDEX) in a fresh process, MKL_CBWR set unless None."""
     command = [sys.executable, "-m", "benchmarks.once", "--epochs", str(epochs), *arguments]
     # Children inherit this process's environment, where importing helpers has set MKL_CBWR unless the user had.
     env = {**os.environ, **({"MKL_CBWR": mkl_cbwr} if mkl_cbwr else {})}
+    return partial(child_json, command, f"{' '.join(command[1:])} failed", env)
 
-    def run() -> dict:
-        completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-        if completed.returncode != 0:
-            raise RuntimeError(f"{' '.join(command[1:])} failed:\n{completed.stderr[-2000:]}")
-        return json.loads(completed.stdout.strip().splitlines()[-1])
 
-    return run
+def child_json(command: list[str], failure: str, env: dict[str, str] | None = None) -> dict:
+    """Run a command at the repository root: the JSON of its last line, or an error that ends with its stderr's end."""
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{failure}:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def compare(heading: str, name: str, ways: dict[str, Way], repeats: int, target: str) -> None:
-    """Print the heading, each of `repeats` pairs of the two ways (label: run) back to back, so under nearly the same
-    load, then their medians, the median per-pair ratio (steadier than either time) and how the first children ran."""
+    """Pairs of the two ways (label: run) back to back, under nearly one load: each, medians, median per-pair ratio."""
     print(heading, flush=True)
     (first, second), pairs = ways, []
     for index in range(1, repeats + 1):
-        pair = tuple(run() for run in ways.values())
-        times = [measured["seconds"] for measured in pair]
+        pairs.append(tuple(run() for run in ways.values()))
+        times = [measured["seconds"] for measured in pairs[-1]]
         ratio = f"ratio {times[0] / times[1]:.3f}"
         print(f"{SIDE} pair {index}: {first} {times[0]:.3f} s, {second} {times[1]:.3f} s, {ratio}")
-        pairs.append(pair)
     ratio = statistics.median(a["seconds"] / b["seconds"] for a, b in pairs)
     medians = [statistics.median(pair[side]["seconds"] for pair in pairs) for side in (0, 1)]
     report(name, *medians, target, ratio=ratio, labels=(first, second))
@@ -143,19 +125,16 @@ def how_it_ran(measured: dict) -> str:
 def bare_loop(data: h.Cifar2, config: dict, n_epochs: int) -> None:
     """The reference training: a plain PyTorch loop over preloaded tensors, same model, batches and steps."""
     torch.manual_seed(h.SEED)
-    model = h.MyMLP()
+    model, loss_fn = h.MyMLP(), nn.CrossEntropyLoss()
     optimizer = torch.optim.SGD(model.parameters(), **h.sgd_settings(config))
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = data.train.tensors
-    generator = torch.Generator().manual_seed(h.SEED)
+    (x, y), generator = data.train.tensors, torch.Generator().manual_seed(h.SEED)
     for _epoch in range(n_epochs):
         order = torch.randperm(len(y), generator=generator)
         shuffled_x, shuffled_y = x[order], y[order]
         for start in range(0, len(y), h.BATCH_SIZE):
             optimizer.zero_grad()
             batch = slice(start, start + h.BATCH_SIZE)
-            loss = loss_fn(model(shuffled_x[batch]), shuffled_y[batch])
-            loss.backward()
+            loss_fn(model(shuffled_x[batch]), shuffled_y[batch]).backward()
             optimizer.step()
 
 
@@ -190,8 +169,7 @@ def bench_data(data: h.Cifar2, repeats: int, epochs: int) -> None:
     transform = transforms.Compose([transforms.Resize(16, antialias=True), transforms.ToTensor(), normalize])
     textbook = datasets.ImageFolder(root / "train", transform=transform)
     textbook_loader = torch.utils.data.DataLoader(textbook, batch_size=h.BATCH_SIZE, shuffle=True)
-    # The textbook pipeline decodes every image every epoch, the same work each time: two epochs stand for all.
-    sampled = min(2, epochs)
+    sampled = min(2, epochs)  # the textbook pipeline decodes every image every epoch alike: two stand for all
     ours, reference = side_by_side(
         lambda: batches(h.make_loader(h.load_cifar2(root, cache_dir=None).train, h.BATCH_SIZE), epochs),
         lambda: batches(textbook_loader, sampled),
@@ -216,8 +194,7 @@ def bench_backprop(data: h.Cifar2, repeats: int, epochs: int) -> None:
     """backpropagation vs autograd's backward() on [768, 128, 32, 2], batch 256, float32, same forward pass."""
     torch.manual_seed(h.SEED)
     model, steps = h.MyNet([768, 128, 32, 2]), 200
-    x = data.train.tensors[0][:256]
-    y_true = nn.functional.one_hot(data.train.tensors[1][:256], 2).float()
+    x, y_true = data.train.tensors[0][:256], nn.functional.one_hot(data.train.tensors[1][:256], 2).float()
 
     def milliseconds(backward: Callable[[torch.Tensor], object]) -> float:
         """Mean time of `steps` backward passes, each after a fresh forward pass that is not timed, in ms."""
@@ -251,13 +228,10 @@ def bench_study(data: h.Cifar2, repeats: int, epochs: int) -> None:
 def bench_pool(data: h.Cifar2, repeats: int, epochs: int) -> None:
     """The whole study with the pool (default workers) vs the same study in one process (workers=1)."""
     n_trainings = len(study_trainings())
-    heading = (
-        f"pool: the whole study, {n_trainings} trainings of {epochs} epochs, with the default workers "
-        f"(one per usable core, at most {MAX_WORKERS}: {len(usable_cores())} cores here) vs in one process; "
-        "each run in a fresh process"
-    )
+    workers = f"the default workers (one per usable core, at most {MAX_WORKERS}: {len(usable_cores())} cores here)"
+    heading = f"pool: the whole study, {n_trainings} trainings of {epochs} epochs, with {workers} vs in one process; "
     ways = {"pool": once(epochs), "1 process": once(epochs, "--workers", "1")}
-    compare(heading, f"pool ({n_trainings} trainings)", ways, repeats, "ratio <= 0.8")
+    compare(heading + "each run in a fresh process", f"pool ({n_trainings} trainings)", ways, repeats, "ratio <= 0.8")
 
 
 def bench_scaling(data: h.Cifar2, repeats: int, epochs: int) -> None:
@@ -266,8 +240,7 @@ def bench_scaling(data: h.Cifar2, repeats: int, epochs: int) -> None:
     if not hasattr(os, "sched_setaffinity") or len(cores) < 2:
         print("scaling: needs two usable cores and Linux's sched_setaffinity; skipped")
         return
-    # The default workers on each: one core runs every training in its one process with one thread; two cores run a
-    # pool of two one-thread workers. The cores are set in the child before torch loads, which fixes its threads.
+    # Set in the child before torch loads, fixing its threads: one core trains in one process, two in a pool of two.
     both = f"{cores[0]},{cores[1]}"
     heading = f"scaling: the whole study with the default workers on core {cores[0]} vs on cores {both}; each run in a "
     ways = {"1 core": once(epochs, "--cpus", str(cores[0])), "2 cores": once(epochs, "--cpus", both)}
@@ -276,10 +249,8 @@ def bench_scaling(data: h.Cifar2, repeats: int, epochs: int) -> None:
 
 def bench_price(data: h.Cifar2, repeats: int, epochs: int) -> None:
     """The pinned study with the pool vs in MKL's fastest mode in one process; beside it, one training in each mode."""
-    heading = (
-        f"price: the whole study pinned ({PINNED_MKL_MODE}) with the pool vs in MKL's fastest mode (AUTO) in one "
-        "process with torch's own threads; each run in a fresh process"
-    )
+    heading = f"price: the whole study pinned ({PINNED_MKL_MODE}) with the pool vs in MKL's fastest mode (AUTO) in one "
+    heading += "process with torch's own threads; each run in a fresh process"
     pinned = once(epochs, mkl_cbwr=PINNED_MKL_MODE)
     ways = {"pinned pool": pinned, "AUTO 1 process": once(epochs, "--workers", "1", mkl_cbwr="AUTO")}
     compare(heading, "price of the pinning", ways, repeats, "ratio <= 1.1")
@@ -298,8 +269,7 @@ def pinned_vs_auto(
 
 def bench_memory(data: h.Cifar2, repeats: int, epochs: int) -> None:
     """Peak resident memory of one study with the pool: its main process's, and the sum over all its processes."""
-    # Each process reads its own peak (benchmarks/once.py says when). Resident memory counts torch's shared pages in
-    # every process that maps them, so the sum of the peaks bounds from above what the run held at any one moment.
+    # Each process reads its own peak (see once.py); shared pages count in each, so their sum is an upper bound.
     print(f"memory: one whole study of {epochs}-epoch trainings with the pool, in a fresh process", flush=True)
     measured = once(epochs)()
     if measured["main_peak_kib"] is None:
@@ -315,19 +285,14 @@ def bench_memory(data: h.Cifar2, repeats: int, epochs: int) -> None:
 
 
 def bench_notebook(data: h.Cifar2, repeats: int, epochs: int) -> None:
-    """A project1.ipynb Run All in a child process vs as many bare loops as it has trainings; the kernel's peak memory.
-
-    Run All is timed as a user sees it, from the first cell's start to the last cell's reply in a started kernel, by
-    the kernel's own records; the child's whole life is printed beside it. Epochs: helpers.EPOCHS, whatever --epochs.
-    """
+    """project1.ipynb Run All as a user sees it (by the kernel's records) vs bare loops; the kernel's peak memory."""
     # The kernel reports its own peak in a cell appended to an in-memory copy; the file is not rewritten.
     script = (
         "import datetime, json, nbformat, nbclient\n"
         "notebook = nbformat.read('project1.ipynb', as_version=4)\n"
         "probe = 'import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)'\n"
         "notebook.cells.append(nbformat.v4.new_code_cell(probe))\n"
-        "client = nbclient.NotebookClient(notebook, timeout=1200, resources={'metadata': {'path': '.'}})\n"
-        "client.execute()\n"
+        "nbclient.NotebookClient(notebook, timeout=1200, resources={'metadata': {'path': '.'}}).execute()\n"
         "cells = [cell for cell in notebook.cells if cell.cell_type == 'code']\n"
         "stamp = lambda cell, key: datetime.datetime.fromisoformat(cell.metadata.execution[key])\n"
         "run_all = stamp(cells[-2], 'shell.execute_reply') - stamp(cells[0], 'iopub.execute_input')\n"
@@ -340,11 +305,8 @@ def bench_notebook(data: h.Cifar2, repeats: int, epochs: int) -> None:
     def notebook() -> dict:
         """One Run All in a fresh kernel: its time from the kernel's records; its life and peak are kept aside."""
         start = time.perf_counter()
-        completed = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True)
+        measured = child_json([sys.executable, "-c", script], "the notebook failed to run")
         lives.append(time.perf_counter() - start)
-        if completed.returncode != 0:
-            raise RuntimeError(f"the notebook failed to run:\n{completed.stderr[-2000:]}")
-        measured = json.loads(completed.stdout.strip().splitlines()[-1])
         peaks.append(measured["peak_kib"] / 1024)  # Linux reports ru_maxrss in KiB
         return {"seconds": measured["run_all"]}
 
@@ -387,7 +349,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these targets")
     parser.add_argument("--repeats", type=int, default=5, help="repeats per measurement (default 5)")
-    parser.add_argument("--epochs", type=int, default=h.EPOCHS, help=f"epochs (default {h.EPOCHS})")
+    parser.add_argument("--epochs", type=int, default=h.EPOCHS, help=f"epochs, but the notebook's (default {h.EPOCHS})")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output file (default benchmarks/results.txt)")
     options = parser.parse_args()
     if min(options.repeats, options.epochs) < 1:
@@ -397,10 +359,8 @@ def main() -> None:
     targets = options.only or list(BENCHMARKS)
     with contextlib.redirect_stdout(Tee()) as printed:
         print(f"CPU {cpu_model()}, {len(usable_cores())} usable cores of {os.cpu_count()}")
-        print(
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads here, MKL mode {h.NUMERICS_MODE} "
-            f"(MKL_CBWR={os.environ.get('MKL_CBWR')})"
-        )
+        mode = f"MKL mode {h.NUMERICS_MODE} (MKL_CBWR={os.environ.get('MKL_CBWR')})"
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads here, {mode}")
         print(f"command: {shlex.join(['python', 'benchmarks/run.py', *sys.argv[1:]])}")
         print(f"targets: {', '.join(targets)} (of {', '.join(BENCHMARKS)})")
         print(f"repeats {options.repeats}, {options.epochs} epochs per training", flush=True)

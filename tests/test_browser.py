@@ -1,5 +1,4 @@
-"""Run All clicked through JupyterLab's menu in headless Chromium, on a copy of the repository, and the saved notebook
-checked. JupyterLab draws only cells near the view, so the test waits on the kernel (REST API) and the saved file."""
+"""Run All via JupyterLab's menu in headless Chromium on a repository copy; waits on the kernel's API and saved file."""
 
 import json
 import os
@@ -29,12 +28,6 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def get_json(url: str) -> object:
     with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())
@@ -44,7 +37,10 @@ def get_json(url: str) -> object:
 def lab(tmp_path_factory):
     """A JupyterLab server on a copy of the repository: (base URL, the copy's folder)."""
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install -r requirements.txt")
-    home, port = tmp_path_factory.mktemp("lab"), free_port()
+    home = tmp_path_factory.mktemp("lab")
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     copy = home / "repo"
     shutil.copytree(REPO, copy, ignore=shutil.ignore_patterns(".git", ".artifacts", "__pycache__", "*.pdf", "*.html"))
     names = ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_WORKSPACES_DIR")
@@ -53,8 +49,8 @@ def lab(tmp_path_factory):
         *(sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}"),
         *("--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={copy}", "--allow-root"),
     ]
-    log = (home / "server.log").open("w")
-    server = subprocess.Popen(command, cwd=copy, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with (home / "server.log").open("w") as log:  # the server writes through its own copy of the descriptor
+        server = subprocess.Popen(command, cwd=copy, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -73,19 +69,17 @@ def lab(tmp_path_factory):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser(lab):
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with (
+        sync_playwright() as playwright,
+        playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS) as chromium,
+    ):
+        yield chromium
 
 
 def kernel_state(base: str, notebook: str) -> str | None:
@@ -100,12 +94,9 @@ def wait_for_idle_kernel(base: str, notebook: str, timeout: float) -> None:
     """Wait until the notebook's kernel exists and reports idle twice, a second apart."""
     deadline, idle_since = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        if kernel_state(base, notebook) == "idle":
-            idle_since = idle_since or time.monotonic()
-            if time.monotonic() - idle_since >= 1:
-                return
-        else:
-            idle_since = None
+        idle_since = (idle_since or time.monotonic()) if kernel_state(base, notebook) == "idle" else None
+        if idle_since is not None and time.monotonic() - idle_since >= 1:
+            return
         time.sleep(0.25)
     pytest.fail(f"the kernel of {notebook} did not become idle within {timeout} s")
 
@@ -121,9 +112,7 @@ def save_and_read(page, base: str, folder: Path, notebook: str) -> dict:
     before = get_json(f"{base}/api/contents/{notebook}?content=0")["last_modified"]
     click_menu(page, "File", "docmanager:save")
     deadline, previous = time.monotonic() + 30, None
-    while True:
-        if time.monotonic() > deadline:
-            pytest.fail(f"{notebook} was not saved")
+    while time.monotonic() <= deadline:
         time.sleep(0.25)
         if get_json(f"{base}/api/contents/{notebook}?content=0")["last_modified"] == before:
             continue
@@ -136,6 +125,7 @@ def save_and_read(page, base: str, folder: Path, notebook: str) -> dict:
         if text == previous:
             return saved
         previous = text
+    pytest.fail(f"{notebook} was not saved")
 
 
 def run_all(page, base: str, folder: Path, notebook: str) -> dict:
@@ -145,8 +135,7 @@ def run_all(page, base: str, folder: Path, notebook: str) -> dict:
     while True:
         wait_for_idle_kernel(base, notebook, timeout=deadline - time.monotonic())
         saved = save_and_read(page, base, folder, notebook)
-        code_cells = [cell for cell in saved["cells"] if cell["cell_type"] == "code"]
-        all_ran = all(cell["execution_count"] is not None for cell in code_cells)
+        all_ran = all(cell["execution_count"] is not None for cell in saved["cells"] if cell["cell_type"] == "code")
         if all_ran and kernel_state(base, notebook) == "idle":
             return saved
         if time.monotonic() > deadline:
@@ -182,17 +171,13 @@ def check_rendered_page(page, heading: str) -> None:
 @pytest.mark.parametrize("notebook", sorted(HEADINGS))
 def test_run_all_in_jupyterlab(lab, browser, notebook):
     base, folder = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    try:
+    with browser.new_page(viewport={"width": 1400, "height": 1000}) as page:
         page.goto(f"{base}/lab/tree/{notebook}?reset", wait_until="domcontentloaded")
         page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
         wait_for_idle_kernel(base, notebook, timeout=120)
         first_heading, last_heading = HEADINGS[notebook]
         check_rendered_page(page, first_heading)
-        saved = run_all(page, base, folder, notebook)
-        check_saved_notebook(saved)
+        check_saved_notebook(run_all(page, base, folder, notebook))
         check_rendered_page(page, last_heading)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{Path(notebook).stem}-run-all.png"))
-    finally:
-        page.close()

@@ -1,7 +1,4 @@
-"""The rendered report as a reader sees it: its text, figures and pages, and that the committed files are current.
-
-Tests marked `browser` print the PDF and need Chromium and poppler; the rest run everywhere. Tests of the command line
-point the README at a copy, so the repository's README is never written."""
+"""The rendered report as a reader sees it, the committed files current; `browser` tests need Chromium and poppler."""
 
 import base64
 import hashlib
@@ -30,8 +27,7 @@ needs_chromium = [
     pytest.mark.skipif(bool(MISSING), reason=f"no {', '.join(MISSING)}: `apt-get install poppler-utils`"),
 ]
 NO_PDF_LINE = f"so no PDF: run `{chromium.PDF_COMMAND}`, then `python report/render.py` again"
-# Inline TeX left for a reader to see: a dollar, something that is not a space, anything, a dollar.
-RAW_TEX = re.compile(r"\$[^$\s][^$]*\$|\\[A-Za-z]{2,}")
+RAW_TEX = re.compile(r"\$[^$\s][^$]*\$|\\[A-Za-z]{2,}")  # TeX left for a reader to see: inline $...$ or a \command
 PLACED_FIGURE = re.compile(r"""{%-?\s*call\s+figure\(\s*["']([^"']+)["']\s*\)""")
 MAX_BLANK_FOOT = 0.15
 
@@ -161,8 +157,6 @@ def test_the_renderer_names_no_system_path(name):
 
 
 # With a Chromium: the PDF, typeset by the packaged MathJax.
-
-
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> tuple[Path, Path]:
     """The report of the committed results, rendered with Chromium into a temporary folder: (HTML, PDF)."""
@@ -204,18 +198,16 @@ class TestWithChromium:
         from playwright.sync_api import sync_playwright
 
         html_path, _ = render_module.render(tmp_path / "out", None)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=chromium.CHROMIUM_FLAGS)
-            try:
-                page = browser.new_page()
-                requests: list[str] = []
-                page.on("request", lambda request: requests.append(request.url))
-                page.goto(html_path.as_uri())
-                page.wait_for_function("window.typesetDone === true", timeout=60_000)
-                drawn = page.locator("mjx-container").count()
-                shown = page.locator("body").inner_text()
-            finally:
-                browser.close()
+        with (
+            sync_playwright() as playwright,
+            playwright.chromium.launch(executable_path=CHROMIUM, args=chromium.CHROMIUM_FLAGS) as browser,
+        ):
+            page, requests = browser.new_page(), []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(html_path.as_uri())
+            page.wait_for_function("window.typesetDone === true", timeout=60_000)
+            drawn = page.locator("mjx-container").count()
+            shown = page.locator("body").inner_text()
         assert drawn == rendered[0].read_text(encoding="utf-8").count("<mjx-container")
         assert not RAW_TEX.search(shown)
         mathjax = (tmp_path / "out" / render_module.MATHJAX_FOLDER / render_module.MATHJAX_FILE).as_uri()
@@ -264,10 +256,9 @@ class TestWithChromium:
 
     def test_no_page_ends_in_a_large_blank(self, rendered, tmp_path):
         """Every page but the body's and the report's last has ink within 15% of the text area's foot."""
-        pdf = rendered[1]
-        subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+        subprocess.run(["pdftoppm", "-r", "40", "-png", str(rendered[1]), str(tmp_path / "page")], check=True)
         pages = [np.asarray(Image.open(path).convert("L")) for path in sorted(tmp_path.glob("page-*.png"))]
-        texts = pdf_text(pdf).split("\f")[:-1]  # one a page
+        texts = pdf_text(rendered[1]).split("\f")[:-1]  # one a page
         assert len(pages) == len(texts) >= 3
         inked = [np.flatnonzero((page < 245).any(axis=1)) for page in pages]
         # The footer: the last band of ink on every page, below a gap.
@@ -280,7 +271,5 @@ class TestWithChromium:
         exempt = {appendix[0] - 1, len(pages)}
         shown = ", ".join(f"{n}: {f:.0%}{' (exempt)' if n in exempt else ''}" for n, f in fractions.items())
         too_blank = [n for n, fraction in fractions.items() if n not in exempt and fraction > MAX_BLANK_FOOT]
-        assert not too_blank, (
-            f"pages {too_blank} end more than {MAX_BLANK_FOOT:.0%} blank; blank foot per page: {shown} "
-            f"(text area rows {top}–{bottom} of {pages[0].shape[0]} at 40 dpi)"
-        )
+        area = f"text area rows {top}–{bottom} of {pages[0].shape[0]} at 40 dpi"
+        assert not too_blank, f"pages {too_blank} end over {MAX_BLANK_FOOT:.0%} blank ({area}); foot per page: {shown}"

@@ -67,11 +67,10 @@ def test_manual_step_survives_gradients_zeroed_in_place(weight_decay):
     buffers = [None] * len(parameters)
     for step in range(4):
         batch = slice(32 * step, 32 * step + 32)
-        optimizer.zero_grad(set_to_none=False)
-        nn.functional.cross_entropy(sgd_model(x[batch]), y[batch]).backward()
+        for model in (sgd_model, manual_model):  # zeroed in place, not set to None: the trap
+            model.zero_grad(set_to_none=False)
+            nn.functional.cross_entropy(model(x[batch]), y[batch]).backward()
         optimizer.step()
-        manual_model.zero_grad(set_to_none=False)
-        nn.functional.cross_entropy(manual_model(x[batch]), y[batch]).backward()
         helpers.manual_sgd_step(parameters, buffers, 0.05, 0.9, weight_decay)
     assert same_tensors(sgd_model.parameters(), parameters)
     assert all(buffer is not parameter.grad for buffer, parameter in zip(buffers, parameters, strict=True))
@@ -112,11 +111,8 @@ def test_unshuffled_loader_keeps_the_order_and_a_bad_batch_size_is_refused():
 @pytest.mark.parametrize(
     ("n_epochs", "hyper", "message"),
     [
-        (1, {"lr": 0.0}, "lr must be > 0, got 0.0"),
-        (1, {"lr": -0.1}, "lr must be > 0, got -0.1"),
-        (1, {"lr": float("nan")}, "lr must be > 0, got nan"),
-        (1, {"lr": 0.1, "momentum": 1.0}, r"momentum must be in \[0, 1\), got 1.0"),
-        (1, {"lr": 0.1, "momentum": -0.5}, r"momentum must be in \[0, 1\), got -0.5"),
+        *((1, {"lr": lr}, f"lr must be > 0, got {lr}") for lr in (0.0, -0.1, float("nan"))),
+        *((1, {"lr": 0.1, "momentum": m}, rf"momentum must be in \[0, 1\), got {m}") for m in (1.0, -0.5)),
         (1, {"lr": 0.1, "weight_decay": -0.01}, "weight_decay must be >= 0, got -0.01"),
         *((n, {"lr": 0.1}, f"n_epochs must be a whole number >= 1, got {n}") for n in (0, -3, 1.5)),
     ],
