@@ -182,6 +182,7 @@ class Comparison:
     changed_effective_lr: float  # η / (1 − μ) of the changed configurations: plain SGD's rate for the same step
     same_pull_decay: float | None  # when the learning rate changes: the weight decay that keeps η λ as in the base
     changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
+    train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
     ordered_chance: float  # the chance of that order at one seed if the runs were exchangeable
     exchangeable_p: float  # the chance of seeds_all_ahead or more seeds with that order, if exchangeable
@@ -216,6 +217,7 @@ class ReferenceModel:
     val_acc: float
     train_distance: float  # (reference − mean over seeds) / seed standard deviation
     val_distance: float  # the same, with the binomial spread of both reports' validation sets added
+    same_train_acc: bool  # this run's seed-42 training accuracy equals the reference's to the 3 decimals it gives
 
 
 @dataclass(frozen=True)
@@ -475,7 +477,8 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
     return Comparison(
         changed_value=changed_value,
         ratio=changed_value / base_value if base_value else None,
-        pairs=tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True)),
+        pairs=(pairs := tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True))),
+        train_lower_always=all(pair.train_lower == len(seeds) for pair in pairs),
         base_models=tuple(models[name] for name in base),
         changed_models=tuple(models[name] for name in changed),
         shared_lr=None if setting == "lr" else models[base[0]].lr,
@@ -523,7 +526,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         # Each report measured validation accuracy on its own split of n_val images: both binomial spreads count.
         val_sd = math.sqrt(model.seed_val_acc.std**2 + ours * (1 - ours) / n_val + theirs * (1 - theirs) / n_val)
         train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
-        compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
+        same = round(model.train_acc, 3) == train_acc
+        compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd, same))
     class_p = exact_mcnemar_p(first_as_second, second_as_first)
     train_distances = [abs(model.train_distance) for model in compared]
     val_distances = [abs(model.val_distance) for model in compared]

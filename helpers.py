@@ -738,6 +738,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
             axis.xaxis.set_tick_params(labelbottom=True)
             axis.set_xlabel("epoch")
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     for spare in panels[len(models) :]:
         spare.axis("off")
     for row in axes:

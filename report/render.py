@@ -57,7 +57,7 @@ h1, h2, h3, h4 { break-after: avoid; }
 p.source { color: #444; font-size: 9.5pt; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; break-inside: avoid; }
 td, .nobr { white-space: nowrap; }
-figure.narrow { float: right; width: 3.7in; margin: 0.2em 0 0.6em 1.2em; }
+figure.narrow { float: right; width: min-content; margin: 0.2em 0 0.6em 1.2em; }
 h2, h3 { clear: both; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
 th { background: #eee; }

@@ -2,6 +2,7 @@
 
 import pickle
 from pathlib import Path
+from unittest.mock import Mock
 
 import numpy as np
 import pytest
@@ -30,7 +31,8 @@ def png_pixels(root: Path, split: str, name: str, rank: int) -> torch.Tensor:
 
 def assert_same_data(first: helpers.Cifar2, second: helpers.Cifar2) -> None:
     for split in EXPECTED_SIZES:
-        assert same_tensors(getattr(first, split).tensors, getattr(second, split).tensors), split
+        first_tensors, second_tensors = ([*getattr(data, split).tensors, data.raw[split]] for data in (first, second))
+        assert same_tensors(first_tensors, second_tensors), split
 
 
 def test_sizes_shapes_types_and_balance(data):
@@ -68,8 +70,7 @@ def test_normalised_train_has_zero_mean_and_unit_std_from_statistics_of_train_on
     x = data.train.tensors[0].double()
     assert x.mean(dim=(0, 2, 3)).abs().max().item() < 1e-5
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max().item() < 1e-5
-    train_pixels = data.raw["train"].double() / 255
-    assert torch.allclose(data.mean.double(), train_pixels.mean(dim=(0, 2, 3)), rtol=0, atol=1e-6)
+    assert torch.allclose(data.mean.double(), (data.raw["train"].double() / 255).mean(dim=(0, 2, 3)), rtol=0, atol=1e-6)
     all_pixels = torch.cat([data.raw["train"], data.raw["val"]]).double() / 255
     assert not torch.allclose(data.mean.double(), all_pixels.mean(dim=(0, 2, 3)), rtol=0, atol=1e-6)
 
@@ -100,38 +101,25 @@ def test_other_sizes(cifar_root):
     assert torch.equal(full.raw["test"][0], png_pixels(cifar_root, "test", "automobile", 0))
 
 
-def write_official_release(png_root: Path, target: Path) -> None:
-    """The car and cat images in the official pickled format: interleaved (car, cat, car...), after a row of a dog."""
-    folder = target / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
+def test_official_release_and_png_tree_give_identical_tensors(cifar_root, data, tmp_path, monkeypatch):
+    # The images in the official pickled format: interleaved (car, cat, car...), each batch after a row of a dog.
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
     for split, files in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
-        images = [
-            png_pixels(png_root, split, name, rank) for rank in range(1000 * len(files)) for name in helpers.CLASSES
-        ]
+        images = [png_pixels(cifar_root, split, name, i) for i in range(1000 * len(files)) for name in helpers.CLASSES]
         for part, file_name in enumerate(files):
             rows = [image.numpy().reshape(1, -1) for image in images[part * 2000 : (part + 1) * 2000]]
-            data = np.concatenate([np.full((1, 3072), 7, dtype=np.uint8), *rows])
-            (folder / file_name).write_bytes(pickle.dumps({"data": data, "labels": [5] + [1, 3] * 1000}))
+            pixels = np.concatenate([np.full((1, 3072), 7, dtype=np.uint8), *rows])
+            (folder / file_name).write_bytes(pickle.dumps({"data": pixels, "labels": [5] + [1, 3] * 1000}))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": list(helpers.CIFAR10_CLASSES)}))
-
-
-def test_official_release_and_png_tree_give_identical_tensors(cifar_root, data, tmp_path, monkeypatch):
-    write_official_release(cifar_root, tmp_path)
-    # The fixture is not the real release, so torchvision's md5 checks are switched off for it.
+    # Not the real release, so torchvision's md5 checks are switched off for it.
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args, **kwargs: True)
-    official = helpers.load_cifar2(tmp_path, download=False, cache_dir=None)
-    assert same_tensors(
-        [official.raw[split] for split in EXPECTED_SIZES], [data.raw[split] for split in EXPECTED_SIZES]
-    )
-    assert_same_data(official, data)
+    assert_same_data(helpers.load_cifar2(tmp_path, download=False, cache_dir=None), data)
 
 
 @pytest.mark.parametrize("download", [False, True], ids=["no download", "download fails"])
 def test_no_data_names_both_layouts_and_the_variable(tmp_path, monkeypatch, download):
-    def offline(self):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", offline)
+    monkeypatch.setattr(torchvision.datasets.CIFAR10, "download", Mock(side_effect=OSError("network is unreachable")))
     with pytest.raises(FileNotFoundError) as error:
         helpers.load_cifar2(tmp_path, download=download, cache_dir=None)
     for part in ("cifar-10-batches-py", "train/<class>/NNNNN.png", "CIFAR10_ROOT"):
@@ -183,23 +171,17 @@ def test_a_missing_or_unreadable_image_names_the_file(linked_tree, image):
 
 
 def edit_cache(change):
-    """A damage that loads the cached tensors, changes them with `change` and saves them back."""
-
-    def damage(path: Path) -> None:
-        cached = torch.load(path, weights_only=True)
-        change(cached)
-        torch.save(cached, path)
-
-    return damage
+    """A damage that saves back the cached tensors as `change` returns them."""
+    return lambda path: torch.save(change(torch.load(path, weights_only=True)), path)
 
 
 DAMAGES = {
     "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
     "empty": lambda path: path.write_bytes(b""),
     "garbage": lambda path: path.write_bytes(b"\x00" * 4096),
-    "wrong shape": edit_cache(lambda cached: cached.update(train=cached["train"][:100])),
-    "wrong dtype": edit_cache(lambda cached: cached.update(test=cached["test"].float())),
-    "missing key": edit_cache(lambda cached: cached.pop("test")),
+    "wrong shape": edit_cache(lambda cached: cached | {"train": cached["train"][:100]}),
+    "wrong dtype": edit_cache(lambda cached: cached | {"test": cached["test"].float()}),
+    "missing key": edit_cache(lambda cached: {"train": cached["train"]}),
     "pickled object": lambda path: path.write_bytes(pickle.dumps(Path("not tensors"), protocol=2)),
 }
 

@@ -1,5 +1,4 @@
-"""The quoted epoch losses and accuracies, recomputed per image: the two trainers share the code that makes them, so
-comparing the trainers cannot catch an error in these (`accuracy` and the final `val_acc`: see test_training.py)."""
+"""Epoch losses and accuracies recomputed per image: both trainers share the code, so comparing them cannot catch it."""
 
 import copy
 import itertools
@@ -29,9 +28,8 @@ class FixedOutputs(nn.Module):
 
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_epoch_loss_is_the_mean_over_images_when_the_last_batch_is_short(trainer: str) -> None:
-    """20 images in unshuffled batches of 8, 8, 4 with squared errors 1 (x16) and 9 (x4): exactly 52 / 20 = 2.6."""
-    # Every value is exact in float32. Wrong weightings land far away: batches counted as 8 images give 4.4, batches
-    # counted equally 3.67, dividing by the 3 batches instead of the 20 images 17.3.
+    """Batches of 8, 8, 4 with squared errors 1 (x16) and 9 (x4): exactly 52 / 20 = 2.6 in float32."""
+    # Wrong weightings land far away: 4.4 (batches counted as 8 images), 3.67 (batches alike), 17.3 (divided by 3).
     predictions = torch.arange(20, dtype=torch.float32).view(20, 1)
     residuals = torch.tensor([1.0] * 16 + [3.0] * 4).view(20, 1)
     dataset = TensorDataset(predictions, predictions + residuals)
@@ -49,8 +47,7 @@ def images(n: int, generator: torch.Generator, shift: float = 0.2) -> tuple[Tens
     return x, labels
 
 
-# Float32 rounding of one batch's mean loss: a sum of at most 64 positive terms and one division (measured <= 5e-8).
-FLOAT32_MEAN_OF_64 = 64 * 2**-24  # 3.8e-6, relative
+FLOAT32_MEAN_OF_64 = 64 * 2**-24  # relative float32 rounding of a batch's mean of <= 64 losses (measured <= 5e-8)
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
@@ -81,15 +78,6 @@ def test_epoch_loss_of_a_real_run_is_the_mean_of_the_per_image_losses_it_saw(tra
     assert same_tensors(model.parameters(), replay.parameters()), "the replay did not follow the run"
 
 
-def synthetic_cifar2() -> helpers.Cifar2:
-    """200 training images, 16-31 being 0-15 relabelled: the first batch of 32 scores 0.5, the whole set more."""
-    generator = torch.Generator().manual_seed(0)
-    x, y = images(184, generator)
-    splits = {"train": TensorDataset(torch.cat([x[:16], x]), torch.cat([1 - y[:16], y]))}
-    splits |= {split: TensorDataset(*images(n, generator)) for split, n in (("val", 150), ("test", 10))}
-    return helpers.Cifar2(**splits, mean=torch.zeros(3), std=torch.ones(3), classes=helpers.CLASSES, raw={})
-
-
 def argmax_accuracy(model: nn.Module, dataset: TensorDataset) -> float:
     """Correct argmax predictions over the whole data set / its size: exactly what accuracy() must give, so ==."""
     x, y = dataset.tensors
@@ -100,9 +88,13 @@ def argmax_accuracy(model: nn.Module, dataset: TensorDataset) -> float:
 @pytest.mark.parametrize("trainer", TRAINERS)
 def test_reported_accuracies_are_argmax_counts_over_the_right_images_at_the_right_epoch(trainer: str) -> None:
     """train_acc counts all training images; val_acc_per_epoch[k-1] is the validation accuracy after k epochs."""
-    data = synthetic_cifar2()
-    # Model 3: validation accuracy rises epoch by epoch. The k-epoch run (same seed, weights, batches) is the model
-    # the 4-epoch run had after its k-th epoch.
+    # 200 training images, 16-31 being 0-15 relabelled: the first batch of 32 scores 0.5, the whole set more.
+    generator = torch.Generator().manual_seed(0)
+    x, y = images(184, generator)
+    splits = {"train": TensorDataset(torch.cat([x[:16], x]), torch.cat([1 - y[:16], y]))}
+    splits |= {split: TensorDataset(*images(n, generator)) for split, n in (("val", 150), ("test", 10))}
+    data = helpers.Cifar2(**splits, mean=torch.zeros(3), std=torch.ones(3), classes=helpers.CLASSES, raw={})
+    # Model 3, whose validation accuracy rises epoch by epoch; a k-epoch run is the 4-epoch run after k epochs.
     runs = [helpers.train_config(helpers.CONFIGS[2], data, trainer, n_epochs=k, batch_size=32) for k in range(1, 5)]
     run, model = runs[-1]
     for k, (run_k, _) in enumerate(runs, start=1):

@@ -71,23 +71,19 @@ def test_numerics_mode_is_read_back():
 
 
 @pytest.mark.parametrize(
-    ("script", "env", "says"),
+    ("before_import", "env", "says"),
     [
-        (
-            "import torch\ntorch.ones(2, 2) @ torch.ones(2, 2)\nimport helpers\n",
-            {},
-            "a matrix product ran before `import helpers`; restart",
-        ),
-        ("import helpers\n", {"MKL_CBWR": "AUTO"}, "MKL_CBWR=AUTO"),
-        ("import helpers\n", {"ATEN_CPU_CAPABILITY": "default"}, "no AVX2"),
+        ("torch.ones(2, 2) @ torch.ones(2, 2)", {}, "a matrix product ran before `import helpers`; restart"),
+        ("", {"MKL_CBWR": "AUTO"}, "MKL_CBWR=AUTO"),
+        ("", {"ATEN_CPU_CAPABILITY": "default"}, "no AVX2"),
     ],
     ids=["matrix product before import", "fast mode", "no AVX2"],
 )
-def test_an_unpinned_process_says_so_in_one_line(script, env, says):
+def test_an_unpinned_process_says_so_in_one_line(before_import, env, says):
     if not torch.backends.mkl.is_available():
         pytest.skip("this torch has no MKL: nothing is pinned, helpers says so at import")
     inherited = {key: value for key, value in os.environ.items() if key != "MKL_CBWR"}  # the value helpers set here
-    stderr = run_python("-c", script, env={**inherited, **env}).stderr
+    stderr = run_python("-c", f"import torch\n{before_import}\nimport helpers\n", env={**inherited, **env}).stderr
     warnings = [line for line in stderr.splitlines() if "numerics not pinned" in line]
     assert len(warnings) == 1 and says in warnings[0], warnings
 
