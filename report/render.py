@@ -57,7 +57,7 @@ h1, h2, h3, h4 { break-after: avoid; }
 p.source { color: #444; font-size: 9.5pt; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; break-inside: avoid; }
 td, .nobr { white-space: nowrap; }
-figure.narrow { float: right; width: min-content; margin: 0.2em 0 0.6em 1.2em; }
+figure.narrow { float: right; margin: 0.2em 0 0.6em 1.2em; }
 h2, h3 { clear: both; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
 th { background: #eee; }
@@ -237,7 +237,7 @@ def markdown_to_html(source: str) -> str:
         data = base64.b64encode(png).decode()
         image = f'<img src="data:image/png;base64,{data}" alt="{match.group(2)}" style="width: {width:.2f}in">'
         # A figure narrower than the text floats beside it, so that the text fills the rest of the page.
-        narrow = ' class="narrow"' if width < 4 else ""
+        narrow = f' class="narrow" style="width: {width:.2f}in"' if width < 4 else ""
         return f"<figure{narrow}>{image}<figcaption>{match.group(3)}</figcaption></figure>"
 
     figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
