@@ -719,30 +719,23 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 
 
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
-    """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
-    epochs; the selected model's panel says so."""
+    """Validation accuracy after each epoch, one panel per model in a row, over the others in light grey, zoomed past
+    the first epochs; the selected model's panel says so."""
     curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
-    n_rows = math.ceil(len(models) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.2 * n_rows), sharex=True, sharey=True, squeeze=False)
-    panels = axes.flatten()
-    for index, (axis, (name, values)) in enumerate(zip(panels, curves.items(), strict=False)):
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5, 2.4), sharex=True, sharey=True, squeeze=False)
+    for axis, (name, values) in zip(axes[0], curves.items(), strict=True):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
             axis.plot(epochs, other, color="#C8C8C8", lw=1)
         axis.plot(epochs, values, color="black", lw=2)
-        axis.set_title(f"{name} (selected)" if name == selected_name else name)
+        axis.set_title(f"{name}\n(selected)" if name == selected_name else name, fontsize=10)
         axis.grid(axis="y", color="#EEEEEE")
-        if index + 3 >= len(models):  # no panel below it: this one carries the epoch axis
-            axis.xaxis.set_tick_params(labelbottom=True)
-            axis.set_xlabel("epoch")
+        axis.set_xlabel("epoch")
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
     axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
-    for spare in panels[len(models) :]:
-        spare.axis("off")
-    for row in axes:
-        row[0].set_ylabel("validation accuracy\n(zoomed)")
+    axes[0][0].set_ylabel("validation accuracy\n(zoomed)")
     return _finish(fig, path)
 
 
@@ -795,7 +788,7 @@ def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePat
         axis.scatter(offsets, values, color=style["color"], marker=style["marker"], edgecolor="black", lw=0.5, zorder=3)
         main = f"seed {seeds[0]}: the main run" if index == 0 else "_"
         axis.scatter(offsets[0], values[0], s=120, facecolor="none", edgecolor="black", lw=1.5, label=main)
-        label = "mean ± std (under each name)" if index == 0 else "_"
+        label = "mean ± SD over seeds (also under each name)" if index == 0 else "_"
         axis.errorbar(index + 0.3, spread.mean, yerr=spread.std, fmt="_", color="black", ms=14, capsize=4, label=label)
         chosen = "\n(selected)" if model.selected else ""
         names.append(f"{model.name}\n{spread.mean:.3f} ± {spread.std:.3f}{chosen}")

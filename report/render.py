@@ -45,31 +45,7 @@ MATHJAX_PACKAGE = "mathjax"  # the import name of django-static-mathjax
 MATHJAX_FILE = "tex-svg-full.js"
 MATHJAX_FOLDER = "mathjax"  # beside report.html; the HTML refers to it by this relative path
 FIXED_PDF_DATE = b"D:20260101000000+00'00'"
-STYLE = """
-@page { size: A4; margin: 18mm 16mm 18mm 16mm; }
-body { font-family: "DejaVu Serif", Georgia, serif; font-size: 10pt; line-height: 1.38; color: #111;
-       max-width: 48em; margin: 0 auto; }
-h1 { font-size: 19pt; margin: 0 0 0.2em; }
-h2 { font-size: 14pt; margin-top: 1.1em; border-bottom: 1px solid #999; }
-h3 { font-size: 12pt; margin-top: 1.2em; }
-h4 { font-size: 10.5pt; margin: 1.1em 0 0.3em; }
-h1, h2, h3, h4 { break-after: avoid; }
-p.source { color: #444; font-size: 9.5pt; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 8.5pt; break-inside: avoid; }
-td, .nobr { white-space: nowrap; }
-figure.narrow { float: right; margin: 0.2em 0 0.6em 1.2em; }
-h2, h3 { clear: both; }
-th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; }
-th { background: #eee; }
-figure { margin: 1em 0; break-inside: avoid; text-align: center; }
-figure img { max-width: 100%; max-height: 150mm; }
-figcaption { margin-top: 0.3em; }
-.appendix { break-before: page; }
-p, li { orphans: 3; widows: 3; }
-figcaption, p.caption { font-size: 9pt; color: #333; text-align: left; break-before: avoid; }
-pre { font-size: 8.5pt; background: #f6f6f6; padding: 4px 6px; white-space: pre-wrap; }
-code { font-size: 9pt; }
-"""
+STYLE = (HERE / "style.css").read_text(encoding="utf-8")  # the page and print layout of report.html and report.pdf
 
 
 def packaged_mathjax() -> Path:
