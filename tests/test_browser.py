@@ -19,7 +19,7 @@ ARTIFACTS = REPO / ".artifacts"
 CHROMIUM = find_chromium()
 HEADINGS = {
     "backprop.ipynb": ("Backpropagation by hand", "6. Questions"),
-    "project1.ipynb": ("Project 1: gradient descent by hand, cars vs cats", "Answers"),
+    "project1.ipynb": ("Project 1: gradient descent by hand, cars vs cats", "6. The report"),
 }
 
 pytestmark = [
