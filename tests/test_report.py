@@ -254,6 +254,15 @@ class TestWithChromium:
         assert visible_text(committed_html).split() == visible_text(fresh_html).split(), f"report/report.html {stale}"
         assert pdf_text(REPO / "report" / "report.pdf").split() == pdf_text(rendered[1]).split(), f"report.pdf {stale}"
 
+    def test_the_body_and_the_appendix_keep_to_their_length(self, rendered):
+        """A body of at most 6 pages and 2,400 words (pdftotext, tables and captions included), an appendix of 5."""
+        texts = pdf_text(rendered[1]).split("\f")[:-1]
+        appendix = next(n for n, text in enumerate(texts) if "Appendix" in map(str.strip, text.splitlines()))
+        words = sum(len(text.split()) for text in texts[:appendix])
+        assert appendix <= 6, f"the body takes {appendix} pages"
+        assert len(texts) - appendix <= 5, f"the appendix takes {len(texts) - appendix} pages"
+        assert words <= 2400, f"the body has {words} words"
+
     def test_no_page_ends_in_a_large_blank(self, rendered, tmp_path):
         """Every page but the body's and the report's last has ink within 15% of the text area's foot."""
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(rendered[1]), str(tmp_path / "page")], check=True)
