@@ -16,6 +16,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor, nn
@@ -466,7 +467,7 @@ def manual_sgd_step(
 
     For each parameter θ with gradient g (torch.optim.SGD without dampening or Nesterov):
         g   ← g + weight_decay · θ                     when weight_decay ≠ 0
-        b   ← g  at the first step,  else  b ← momentum · b + g,  then  g ← b      when momentum ≠ 0
+        v   ← g  at the first step,  else  v ← momentum · v + g,  then  g ← v      when momentum ≠ 0
         θ   ← θ − lr · g
     The operations and their order are torch's, so the results are bitwise equal.
     """
@@ -628,7 +629,7 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: SavePath = None) -> F
 
 def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None) -> Figure:
     """Relative error per layer and parameter, on a log scale, one marker style per gradient check of one network."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.1))
+    fig, axis = plt.subplots(figsize=(3.9, 3.0))
     for offset, (label, check) in enumerate(checks.items()):
         names = [f"{'W' if kind == 'weight' else 'b'}{l}" for l, errors in check.errors.items() for kind in errors]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
@@ -637,10 +638,12 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
         axis.plot(np.arange(len(names)) + shift, values, "osD^v"[offset % 5], ms=8, mfc=face, c="black", label=label)
     axis.set_xticks(range(len(names)), names)
     tolerance = next(iter(checks.values())).tolerance
-    axis.axhline(tolerance, color="black", linestyle=":", label=f"tolerance $10^{{{math.log10(tolerance):.0f}}}$")
+    axis.axhline(tolerance, color="black", linestyle=":")
+    label = f"tolerance $10^{{{math.log10(tolerance):.0f}}}$"
+    axis.text(0.98, tolerance * 1.5, label, transform=axis.get_yaxis_transform(), ha="right", va="bottom", fontsize=9)
     axis.set_yscale("log")
-    axis.set(xlabel="parameter: weights W or biases b of layer 1, 2, …", ylabel="relative error vs\nfinite differences")
-    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=len(checks) + 1)
+    axis.set(xlabel="weights W or biases b of layer 1, 2, …", ylabel="relative error vs\nfinite differences")
+    axis.legend(loc="upper center", bbox_to_anchor=(0.45, -0.3), fontsize=9)
     return _finish(fig, path)
 
 
@@ -719,24 +722,50 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 
 
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
-    """Validation accuracy after each epoch, one panel per model in a row, over the others in light grey, zoomed past
-    the first epochs; the selected model's panel says so."""
+    """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
+    epochs, three panels to a row; a last panel sets each model's final training accuracy against its validation."""
     curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
-    fig, axes = plt.subplots(1, len(models), figsize=(7.5, 2.4), sharex=True, sharey=True, squeeze=False)
-    for axis, (name, values) in zip(axes[0], curves.items(), strict=True):
+    n_rows = math.ceil((len(models) + 1) / 3)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), squeeze=False)
+    panels = axes.flatten()
+    for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
             axis.plot(epochs, other, color="#C8C8C8", lw=1)
         axis.plot(epochs, values, color="black", lw=2)
-        axis.set_title(f"{name}\n(selected)" if name == selected_name else name, fontsize=10)
+        axis.set_title(f"{name} (selected)" if name == selected_name else name, fontsize=10.5)
         axis.grid(axis="y", color="#EEEEEE")
+        axis.xaxis.set_major_locator(plt.MultipleLocator(10))
+        axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
+        axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
         axis.set_xlabel("epoch")
-    axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
-    axes[0][0].set_ylabel("validation accuracy\n(zoomed)")
+    for row in axes:
+        row[0].set_ylabel("validation accuracy\n(zoomed)")
+        for axis in row[1:]:
+            axis.tick_params(labelleft=False)
+    for spare in panels[len(models) : -1]:
+        spare.axis("off")
+    _plot_final_gap(panels[-1], models)
     return _finish(fig, path)
+
+
+def _plot_final_gap(axis: Axes, models: list[dict]) -> None:
+    """Each model's training accuracy (filled) above or below its validation accuracy (open), after the last epoch."""
+    positions = np.arange(1, len(models) + 1)
+    train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
+    # Side by side, joined, so that equal accuracies do not hide each other.
+    axis.plot([positions - 0.15, positions + 0.15], [train, val], color="#999999", lw=1)
+    axis.plot(positions - 0.15, train, "o", ms=6, color="black", label="training")
+    axis.plot(positions + 0.15, val, "s", ms=6, mfc="white", color="black", label="validation")
+    axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
+    axis.set_ylim(top=max(train) + 0.45 * (max(train) - min(val)))
+    axis.set(title="last epoch", xlabel="model", xlim=(0.4, len(models) + 0.6), ylabel="accuracy")
+    axis.yaxis.set_label_position("right")
+    axis.tick_params(left=False, labelleft=False, right=True, labelright=True)
+    axis.grid(axis="y", color="#EEEEEE")
+    axis.legend(loc="upper center", ncol=2, fontsize=8.5, handletextpad=0.1, columnspacing=0.6, borderaxespad=0.2)
 
 
 def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figure:
