@@ -88,14 +88,9 @@ def holm_adjusted(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def binomial_tail_p(successes: int, n: int, chance: float) -> float:
-    """One-sided: the probability of `successes` or more in n independent trials that each succeed with `chance`."""
-    return min(1.0, sum(math.comb(n, k) * chance**k * (1 - chance) ** (n - k) for k in range(successes, n + 1)))
-
-
 def sign_test_p(ahead: int, n: int) -> float:
     """One-sided sign test: the chance of `ahead` or more wins in n untied paired comparisons, each a fair coin."""
-    return binomial_tail_p(ahead, n, 0.5)
+    return sum(math.comb(n, k) for k in range(ahead, n + 1)) / 2**n
 
 
 # --- Records ---------------------------------------------------------------------------------------------------------
@@ -159,6 +154,7 @@ class SeedPair:
 
     base: Model
     changed: Model
+    final_loss_lower: bool  # the seed-42 run of `changed` ends with the lower training loss
     train_lower: int  # seeds at which `changed` has the lower training accuracy
     train_untied: int
     train_lower_p: float
@@ -184,8 +180,6 @@ class Comparison:
     changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
     train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
-    ordered_chance: float  # the chance of that order at one seed if the runs were exchangeable
-    exchangeable_p: float  # the chance of seeds_all_ahead or more seeds with that order, if exchangeable
 
 
 @dataclass(frozen=True)
@@ -472,7 +466,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
     all_ahead = sum(
         min(by_seed[name][i] for name in changed) > max(by_seed[name][i] for name in base) for i in range(n)
     )
-    ordered_chance = 1 / math.comb(len(base) + len(changed), len(changed))
     base_value, changed_value = getattr(models[base[0]], setting), getattr(models[changed[0]], setting)
     return Comparison(
         changed_value=changed_value,
@@ -489,8 +482,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         ),
         changed_always_ahead=min(min(by_seed[name]) for name in changed) > max(max(by_seed[name]) for name in base),
         seeds_all_ahead=all_ahead,
-        ordered_chance=ordered_chance,
-        exchangeable_p=binomial_tail_p(all_ahead, n, ordered_chance),
     )
 
 
@@ -503,6 +494,7 @@ def seed_pair(base: Model, changed: Model) -> SeedPair:
     return SeedPair(
         base=base,
         changed=changed,
+        final_loss_lower=changed.final_loss < base.final_loss,
         train_lower=train.count(-1),
         train_untied=train_untied,
         train_lower_p=sign_test_p(train.count(-1), train_untied),

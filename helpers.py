@@ -16,7 +16,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import Tensor, nn
@@ -648,21 +647,24 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
 
 
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
-    """Train and validation accuracy of each model: SGD a large filled marker, the manual update a small open one."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.0))
-    positions = np.arange(len(models))
-    for split, name, marker, side in (("train", "train", "o", -1), ("val", "validation", "s", 1)):
-        x = positions + 0.2 * side
-        sgd, manual = ([model[trainer][f"{split}_acc"] for model in models] for trainer in ("sgd", "manual"))
-        axis.plot(x - 0.06, sgd, marker, ms=9, ls="none", c=SPLIT_COLORS[split], mec="black", label=f"{name}, SGD")
-        axis.plot(x + 0.06, manual, marker, ms=6, ls="none", mfc="white", mec="black", label=f"{name}, manual update")
-        for xy in zip(x, sgd, strict=True):
-            axis.annotate(f"{xy[1]:.3f}", xy, (0, 9), textcoords="offset points", ha="center", fontsize=9.5)
-    axis.set(xticks=positions, xticklabels=[model["name"] for model in models], xlim=(-0.8, len(models) - 0.2))
-    axis.margins(y=0.18)
-    axis.grid(axis="y", color="#DDDDDD")
-    axis.set(ylabel="accuracy, last epoch (zoomed)")
-    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    """Training (filled) and validation (open) accuracy of each model after the last epoch, side by side and joined;
+    the manual update's values as a black tick across each SGD marker."""
+    fig, axis = plt.subplots(figsize=(3.9, 3.2))
+    positions = np.arange(1, len(models) + 1)
+    train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
+    axis.plot([positions - 0.15, positions + 0.15], [train, val], color="#999999", lw=1)
+    axis.plot(positions - 0.15, train, "o", ms=8, color="#404040", label="training")
+    axis.plot(positions + 0.15, val, "s", ms=8, mfc="white", color="black", label="validation")
+    for split, x in (("train", positions - 0.15), ("val", positions + 0.15)):
+        manual = [model["manual"][f"{split}_acc"] for model in models]
+        axis.plot(x, manual, "_", ms=16, mew=1.5, color="black", label="manual update" if split == "train" else "_")
+    axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
+    axis.margins(y=0.08)
+    axis.set(xlabel="model", ylabel="accuracy after the last epoch", xlim=(0.4, len(models) + 0.6))
+    axis.grid(axis="y", color="#EEEEEE")
+    axis.legend(
+        loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=3, fontsize=9, columnspacing=0.8, handletextpad=0.3
+    )
     return _finish(fig, path)
 
 
@@ -723,12 +725,12 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
     """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
-    epochs, three panels to a row; a last panel sets each model's final training accuracy against its validation."""
+    epochs, three panels to a row; a spare panel holds the key, and the selected model's panel says so."""
     curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
-    n_rows = math.ceil((len(models) + 1) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), squeeze=False)
+    n_rows = math.ceil(len(models) / 3)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), sharex=True, sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
@@ -737,35 +739,18 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
         axis.plot(epochs, values, color="black", lw=2)
         axis.set_title(f"{name} (selected)" if name == selected_name else name, fontsize=10.5)
         axis.grid(axis="y", color="#EEEEEE")
-        axis.xaxis.set_major_locator(plt.MultipleLocator(10))
-        axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-        axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
+        axis.xaxis.set_tick_params(labelbottom=True)
         axis.set_xlabel("epoch")
+    axis.xaxis.set_major_locator(plt.MultipleLocator(10))
+    axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     for row in axes:
         row[0].set_ylabel("validation accuracy\n(zoomed)")
-        for axis in row[1:]:
-            axis.tick_params(labelleft=False)
-    for spare in panels[len(models) : -1]:
+    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color="#C8C8C8", lw=1)]
+    for spare in panels[len(models) :]:
         spare.axis("off")
-    _plot_final_gap(panels[-1], models)
+    panels[-1].legend(key, ["the panel's model", "the other models"], loc="center", frameon=False)
     return _finish(fig, path)
-
-
-def _plot_final_gap(axis: Axes, models: list[dict]) -> None:
-    """Each model's training accuracy (filled) above or below its validation accuracy (open), after the last epoch."""
-    positions = np.arange(1, len(models) + 1)
-    train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
-    # Side by side, joined, so that equal accuracies do not hide each other.
-    axis.plot([positions - 0.15, positions + 0.15], [train, val], color="#999999", lw=1)
-    axis.plot(positions - 0.15, train, "o", ms=6, color="black", label="training")
-    axis.plot(positions + 0.15, val, "s", ms=6, mfc="white", color="black", label="validation")
-    axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
-    axis.set_ylim(top=max(train) + 0.45 * (max(train) - min(val)))
-    axis.set(title="last epoch", xlabel="model", xlim=(0.4, len(models) + 0.6), ylabel="accuracy")
-    axis.yaxis.set_label_position("right")
-    axis.tick_params(left=False, labelleft=False, right=True, labelright=True)
-    axis.grid(axis="y", color="#EEEEEE")
-    axis.legend(loc="upper center", ncol=2, fontsize=8.5, handletextpad=0.1, columnspacing=0.6, borderaxespad=0.2)
 
 
 def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figure:

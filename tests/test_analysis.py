@@ -139,8 +139,11 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     # With momentum: 0.7, 0.8 and 0.75, 0.65; without: 0.5, 0.55 and 0.52, 0.5. Both seeds have both ahead.
     assert momentum.changed_always_ahead, "the lowest run with momentum, 0.65, is above the highest without, 0.55"
     assert momentum.seeds_all_ahead == 2
-    # Both changed runs above both base runs: 1 of the C(4, 2) = 6 orders at one seed if exchangeable.
-    assert momentum.ordered_chance == pytest.approx(1 / 6) and momentum.exchangeable_p == pytest.approx(1 / 36)
+    # Model 1 → Model 3 and Model 2 → Model 4: momentum ahead in validation at both seeds, one-sided p = 1/4 each.
+    assert [(p.val_higher, p.val_untied, p.val_higher_p) for p in momentum.pairs] == [(2, 2, 0.25), (2, 2, 0.25)]
+    # Final losses of the seed-42 runs: 0.8 → 0.6 and 0.9 → 0.75 with momentum; 0.8 → 0.9 with weight decay.
+    assert [p.final_loss_lower for p in momentum.pairs] == [True, True]
+    assert not comparisons["weight_decay"].pairs[0].final_loss_lower
     assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
     # Weight decay, Model 3 → Model 4: training 0.85 < 0.9 and 0.95 > 0.8; validation 0.75 > 0.7, 0.65 < 0.8.
     _, with_momentum = comparisons["weight_decay"].pairs
