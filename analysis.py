@@ -178,6 +178,7 @@ class Comparison:
     changed_effective_lr: float  # η / (1 − μ) of the changed configurations: plain SGD's rate for the same step
     same_pull_decay: float | None  # when the learning rate changes: the weight decay that keeps η λ as in the base
     changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
+    changed_gap_larger: bool  # every changed configuration ends with a larger training-minus-validation gap (seed 42)
     train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
 
@@ -211,7 +212,6 @@ class ReferenceModel:
     val_acc: float
     train_distance: float  # (reference − mean over seeds) / seed standard deviation
     val_distance: float  # the same, with the binomial spread of both reports' validation sets added
-    same_train_acc: bool  # this run's seed-42 training accuracy equals the reference's to the 3 decimals it gives
 
 
 @dataclass(frozen=True)
@@ -239,6 +239,8 @@ class Reference:
     largest_distance: float
     largest_train_distance: float
     largest_val_distance: float
+    furthest_train: ReferenceModel  # the configuration whose training accuracy lies furthest from ours
+    furthest_val: ReferenceModel  # and whose validation accuracy does
     final_loss_model: Model
     final_loss: float
     with_momentum: tuple[ReferenceModel, ...]  # the reference's configurations with momentum
@@ -481,6 +483,7 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
             models[base[0]].lr * models[base[0]].weight_decay / models[changed[0]].lr if setting == "lr" else None
         ),
         changed_always_ahead=min(min(by_seed[name]) for name in changed) > max(max(by_seed[name]) for name in base),
+        changed_gap_larger=min(models[name].gap for name in changed) > max(models[name].gap for name in base),
         seeds_all_ahead=all_ahead,
     )
 
@@ -518,8 +521,7 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         # Each report measured validation accuracy on its own split of n_val images: both binomial spreads count.
         val_sd = math.sqrt(model.seed_val_acc.std**2 + ours * (1 - ours) / n_val + theirs * (1 - theirs) / n_val)
         train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
-        same = round(model.train_acc, 3) == train_acc
-        compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd, same))
+        compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
     class_p = exact_mcnemar_p(first_as_second, second_as_first)
     train_distances = [abs(model.train_distance) for model in compared]
     val_distances = [abs(model.val_distance) for model in compared]
@@ -539,6 +541,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         largest_distance=max(train_distances + val_distances),
         largest_train_distance=max(train_distances),
         largest_val_distance=max(val_distances),
+        furthest_train=max(compared, key=lambda entry: abs(entry.train_distance)),
+        furthest_val=max(compared, key=lambda entry: abs(entry.val_distance)),
         final_loss_model=models[loss_model],
         final_loss=loss,
         with_momentum=with_momentum,

@@ -628,7 +628,7 @@ def plot_samples(data: Cifar2, n_per_class: int = 6, path: SavePath = None) -> F
 
 def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None) -> Figure:
     """Relative error per layer and parameter, on a log scale, one marker style per gradient check of one network."""
-    fig, axis = plt.subplots(figsize=(3.9, 3.0))
+    fig, axis = plt.subplots(figsize=(7.5, 2.4))
     for offset, (label, check) in enumerate(checks.items()):
         names = [f"{'W' if kind == 'weight' else 'b'}{l}" for l, errors in check.errors.items() for kind in errors]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
@@ -641,8 +641,9 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
     label = f"tolerance $10^{{{math.log10(tolerance):.0f}}}$"
     axis.text(0.98, tolerance * 1.5, label, transform=axis.get_yaxis_transform(), ha="right", va="bottom", fontsize=9)
     axis.set_yscale("log")
+    axis.margins(y=0.12)
     axis.set(xlabel="weights W or biases b of layer 1, 2, …", ylabel="relative error vs\nfinite differences")
-    axis.legend(loc="upper center", bbox_to_anchor=(0.45, -0.3), fontsize=9)
+    axis.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9.5)
     return _finish(fig, path)
 
 
@@ -735,7 +736,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
-            axis.plot(epochs, other, color="#C8C8C8", lw=1)
+            axis.plot(epochs, other, color="#B4B4B4", lw=1)
         axis.plot(epochs, values, color="black", lw=2)
         axis.set_title(f"{name} (selected)" if name == selected_name else name, fontsize=10.5)
         axis.grid(axis="y", color="#EEEEEE")
@@ -746,7 +747,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     for row in axes:
         row[0].set_ylabel("validation accuracy\n(zoomed)")
-    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color="#C8C8C8", lw=1)]
+    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color="#B4B4B4", lw=1)]
     for spare in panels[len(models) :]:
         spare.axis("off")
     panels[-1].legend(key, ["the panel's model", "the other models"], loc="center", frameon=False)

@@ -143,6 +143,11 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     assert [(p.val_higher, p.val_untied, p.val_higher_p) for p in momentum.pairs] == [(2, 2, 0.25), (2, 2, 0.25)]
     # Final losses of the seed-42 runs: 0.8 → 0.6 and 0.9 → 0.75 with momentum; 0.8 → 0.9 with weight decay.
     assert [p.final_loss_lower for p in momentum.pairs] == [True, True]
+    # Gaps (training − validation): 0.1 and 0.03 without momentum, 0.2 and 0.1 with: a tie is not larger, ...
+    assert not momentum.changed_gap_larger
+    results = hand_made_results()
+    results["models"][3]["sgd"]["train_acc"] = 0.9  # ... but Model 4's gap of 0.15 is
+    assert analysis.analyse(results, committed_checks()).comparisons["momentum"].changed_gap_larger
     assert not comparisons["weight_decay"].pairs[0].final_loss_lower
     assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
     # Weight decay, Model 3 → Model 4: training 0.85 < 0.9 and 0.95 > 0.8; validation 0.75 > 0.7, 0.65 < 0.8.
@@ -164,6 +169,11 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     # The reference's 87 cars taken for cats and 79 cats for cars: 2 · P(X <= 79), X ~ Binomial(166, 1/2).
     assert reference.class_p == pytest.approx(2 * sum(math.comb(166, k) for k in range(80)) / 2**166)
     assert (reference.same_selection, reference.test_images_apart) == (True, 5)
+    # The furthest by absolute distance, whichever its sign.
+    distances = {r.model.name: (r.train_distance, r.val_distance) for r in reference.models}
+    assert reference.furthest_train.model.name == max(distances, key=lambda name: abs(distances[name][0]))
+    assert reference.furthest_val.model.name == max(distances, key=lambda name: abs(distances[name][1]))
+    assert abs(reference.furthest_val.val_distance) == reference.largest_val_distance
 
 
 def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):

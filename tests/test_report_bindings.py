@@ -25,7 +25,8 @@ AUTHORS = {"names": "⟨authors.names⟩", "date": "⟨authors.date⟩", "contri
 SENTINEL = re.compile(r"⟨([^⟩]+)⟩")
 MODEL_NAMES = [config["name"] for config in CONFIGS]
 # Numbers the report may write as they are: what the course and the design fix, not what the run measured.
-LITERALS = (
+LITERALS = (  # replaced in this order, so a phrase comes before the words it contains
+    "about 7 significant digits, float64 about 16",
     "INF265",
     "spring 2025",
     "Project 1",
