@@ -714,7 +714,7 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
         epochs = range(1, len(values) + 1)
         label = f"{model['name']} ({settings})"
         axis.plot(epochs, values, label=label, markevery=(index, MARK_EVERY), lw=1.5, ms=7, **style)
-    axis.set(xlabel="epoch", ylabel="mean training loss (log scale)", yscale="log")
+    axis.set(xlabel="epoch", ylabel="mean training loss,\ncross-entropy (log scale)", yscale="log")
     axis.yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
     axis.yaxis.set_major_formatter("{x:g}")
     axis.yaxis.set_minor_formatter(plt.NullFormatter())
