@@ -124,7 +124,8 @@ class Model:
     loss_rises: int  # epochs whose mean loss is above the previous epoch's
     largest_val_drop_images: int
     best_epochs: tuple[int, ...]
-    below_best: float  # how far the last epoch's validation accuracy is below the best epoch's
+    below_best_images: int  # how many fewer validation images the last epoch gets right than the best epoch
+    fall_within_swings: bool  # that shortfall is no larger than the largest fall between two consecutive epochs
     step_factor: float  # 1 / (1 − μ): the step under a constant gradient, relative to plain SGD's
     decay_per_step: float  # η λ / (1 − μ): the steady-state shrinkage of a parameter per step by weight decay alone
     decay_over_training: float
@@ -381,6 +382,7 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
     sgd, manual = run["sgd"], run["manual"]
     curve = sgd["val_acc_per_epoch"]
     changes = [later - earlier for earlier, later in itertools.pairwise(curve)]
+    largest_drop, below_best = round(-min(changes) * n_val), round((max(curve) - curve[-1]) * n_val)
     step_factor = 1 / (1 - run["momentum"])
     decay_per_step = run["lr"] * run["weight_decay"] * step_factor
     return Model(
@@ -402,9 +404,10 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
             if epoch in COURSE_EPOCHS
         ),
         loss_rises=sum(later > earlier for earlier, later in itertools.pairwise(sgd["train_loss"])),
-        largest_val_drop_images=round(-min(changes) * n_val),
+        largest_val_drop_images=largest_drop,
         best_epochs=tuple(epoch for epoch, value in enumerate(curve, 1) if value == max(curve)),
-        below_best=max(curve) - curve[-1],
+        below_best_images=below_best,
+        fall_within_swings=below_best <= largest_drop,
         step_factor=step_factor,
         decay_per_step=decay_per_step,
         decay_over_training=1 - (1 - decay_per_step) ** steps,

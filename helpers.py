@@ -750,7 +750,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color="#B4B4B4", lw=1)]
     for spare in panels[len(models) :]:
         spare.axis("off")
-    panels[-1].legend(key, ["the panel's model", "the other models"], loc="center", frameon=False)
+    panels[-1].legend(key, ["highlighted model", "other models"], loc="center", frameon=False)
     return _finish(fig, path)
 
 

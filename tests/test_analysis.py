@@ -104,9 +104,17 @@ def test_model_records_on_a_hand_made_run():
     plain, _, momentum, both, _ = result.models
     assert [m.loss_rises for m in result.models] == [0, 0, 1, 1, 2]
     assert [m.best_epochs for m in result.models] == [(2, 3), (3,), (2,), (1, 3), (1,)]
-    assert momentum.gap == pytest.approx(0.2) and momentum.below_best == pytest.approx(0.1)
-    # Model 3's validation accuracy: +0.2, then −0.1, one fall of 10 of the 100 validation images.
-    assert momentum.largest_val_drop_images == 10
+    # Model 3's validation accuracy: +0.2, then −0.1, one fall of 10 of the 100 validation images, which is also how
+    # far the last epoch lies below the best: a shortfall no larger than the largest fall.
+    assert momentum.gap == pytest.approx(0.2) and momentum.below_best_images == 10
+    assert momentum.largest_val_drop_images == 10 and momentum.fall_within_swings
+    # Model 5: 0.7, 0.6, 0.6 — 10 images below the best at the end, after a fall of 10.
+    assert [m.below_best_images for m in result.models] == [0, 0, 10, 0, 10]
+    # A slow slide, 0.8 → 0.75 → 0.7: 10 images below the best, more than either fall of 5.
+    results = hand_made_results()
+    results["models"][2]["sgd"]["val_acc_per_epoch"] = [0.8, 0.75, 0.7]
+    sliding = analysis.analyse(results, committed_checks()).models[2]
+    assert (sliding.below_best_images, sliding.largest_val_drop_images, sliding.fall_within_swings) == (10, 5, False)
     assert (momentum.step_factor, momentum.decay_per_step) == (pytest.approx(1 / 0.15), 0.0)
     assert both.decay_per_step == pytest.approx(0.01 * 0.01 / 0.15)
     assert both.decay_over_training == pytest.approx(1 - (1 - 0.01 * 0.01 / 0.15) ** 9)
