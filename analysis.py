@@ -472,10 +472,11 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         min(by_seed[name][i] for name in changed) > max(by_seed[name][i] for name in base) for i in range(n)
     )
     base_value, changed_value = getattr(models[base[0]], setting), getattr(models[changed[0]], setting)
+    pairs = tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True))
     return Comparison(
         changed_value=changed_value,
         ratio=changed_value / base_value if base_value else None,
-        pairs=(pairs := tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True))),
+        pairs=pairs,
         train_lower_always=all(pair.train_lower == len(seeds) for pair in pairs),
         base_models=tuple(models[name] for name in base),
         changed_models=tuple(models[name] for name in changed),

@@ -654,7 +654,7 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     positions = np.arange(1, len(models) + 1)
     train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
     axis.plot([positions - 0.15, positions + 0.15], [train, val], color="#999999", lw=1)
-    axis.plot(positions - 0.15, train, "o", ms=8, color="#404040", label="training")
+    axis.plot(positions - 0.15, train, "o", ms=8, color=SPLIT_COLORS["train"], label="training")
     axis.plot(positions + 0.15, val, "s", ms=8, mfc="white", color="black", label="validation")
     for split, x in (("train", positions - 0.15), ("val", positions + 0.15)):
         manual = [model["manual"][f"{split}_acc"] for model in models]
@@ -728,6 +728,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
     epochs, three panels to a row; a spare panel holds the key, and the selected model's panel says so."""
     curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
+    context_grey = "#B4B4B4"
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
@@ -736,7 +737,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
-            axis.plot(epochs, other, color="#B4B4B4", lw=1)
+            axis.plot(epochs, other, color=context_grey, lw=1)
         axis.plot(epochs, values, color="black", lw=2)
         axis.set_title(f"{name} (selected)" if name == selected_name else name, fontsize=10.5)
         axis.grid(axis="y", color="#EEEEEE")
@@ -747,7 +748,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     for row in axes:
         row[0].set_ylabel("validation accuracy\n(zoomed)")
-    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color="#B4B4B4", lw=1)]
+    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color=context_grey, lw=1)]
     for spare in panels[len(models) :]:
         spare.axis("off")
     panels[-1].legend(key, ["highlighted model", "other models"], loc="center", frameon=False)

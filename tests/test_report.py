@@ -171,6 +171,14 @@ def pdf_text(pdf: Path) -> str:
     return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
 
 
+def pdf_pages(pdf: Path) -> tuple[list[str], int]:
+    """The text of each page of a PDF, and how many pages (the body's) come before the one headed Appendix."""
+    texts = pdf_text(pdf).split("\f")[:-1]
+    body_pages = next((n for n, text in enumerate(texts) if "Appendix" in map(str.strip, text.splitlines())), None)
+    assert body_pages is not None, "no page holds the heading Appendix"
+    return texts, body_pages
+
+
 class TestWithChromium:
     pytestmark = needs_chromium
 
@@ -256,18 +264,17 @@ class TestWithChromium:
 
     def test_the_body_and_the_appendix_keep_to_their_length(self, rendered):
         """A body of at most 6 pages and 2,400 words (pdftotext, tables and captions included), an appendix of 5."""
-        texts = pdf_text(rendered[1]).split("\f")[:-1]
-        appendix = next(n for n, text in enumerate(texts) if "Appendix" in map(str.strip, text.splitlines()))
-        words = sum(len(text.split()) for text in texts[:appendix])
-        assert appendix <= 6, f"the body takes {appendix} pages"
-        assert len(texts) - appendix <= 5, f"the appendix takes {len(texts) - appendix} pages"
+        texts, body_pages = pdf_pages(rendered[1])
+        words = sum(len(text.split()) for text in texts[:body_pages])
+        assert body_pages <= 6, f"the body takes {body_pages} pages"
+        assert len(texts) - body_pages <= 5, f"the appendix takes {len(texts) - body_pages} pages"
         assert words <= 2400, f"the body has {words} words"
 
     def test_no_page_ends_in_a_large_blank(self, rendered, tmp_path):
         """Every page but the body's and the report's last has ink within 15% of the page's height from its foot."""
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(rendered[1]), str(tmp_path / "page")], check=True)
         pages = [np.asarray(Image.open(path).convert("L")) for path in sorted(tmp_path.glob("page-*.png"))]
-        texts = pdf_text(rendered[1]).split("\f")[:-1]  # one a page
+        texts, body_pages = pdf_pages(rendered[1])
         assert len(pages) == len(texts) >= 3
         inked = [np.flatnonzero((page < 245).any(axis=1)) for page in pages]
         # The footer: the last band of ink on every page, below a gap. A reader measures the blank against the whole
@@ -278,9 +285,7 @@ class TestWithChromium:
             number: (page.shape[0] - 1 - last) / page.shape[0]
             for number, (page, last) in enumerate(zip(pages, last_ink, strict=True), 1)
         }
-        appendix = [n for n, text in enumerate(texts, 1) if "Appendix" in map(str.strip, text.splitlines())]
-        assert appendix, "no page holds the heading Appendix"
-        exempt = {appendix[0] - 1, len(pages)}
+        exempt = {body_pages, len(pages)}  # the last pages of the body and of the appendix
         shown = ", ".join(f"{n}: {f:.0%}{' (exempt)' if n in exempt else ''}" for n, f in fractions.items())
         too_blank = [n for n, fraction in fractions.items() if n not in exempt and fraction > MAX_BLANK_FOOT]
         area = f"{pages[0].shape[0]} rows a page at 40 dpi"
