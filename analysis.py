@@ -134,6 +134,9 @@ class Model:
     seed_val_acc: Spread
     seed_train_acc: Spread
     seed_final_loss: Spread
+    final_loss_by_seed: tuple[float, ...]
+    loss_rises_by_seed: tuple[int, ...]  # epochs whose mean loss rose, at each seed
+    seed_loss_rises: Spread
     wins: int  # seeds at which no other configuration had a higher validation accuracy
 
 
@@ -176,12 +179,51 @@ class Comparison:
     changed_models: tuple[Model, ...]
     shared_lr: float | None  # the learning rate of every configuration compared, None when it is what changes
     changed_step_factor: float  # 1 / (1 − μ) of the changed configurations
-    changed_effective_lr: float  # η / (1 − μ) of the changed configurations: plain SGD's rate for the same step
-    same_pull_decay: float | None  # when the learning rate changes: the weight decay that keeps η λ as in the base
     changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
     changed_gap_larger: bool  # every changed configuration ends with a larger training-minus-validation gap (seed 42)
     train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
+
+
+@dataclass(frozen=True)
+class SeedSigns:
+    """One measure of two configurations compared seed by seed: at how many seeds the first is above and below the
+    second (ties dropped), with a two-sided sign test, as no direction was expected."""
+
+    above: int
+    below: int
+    p: float
+    resolved: bool  # p < SIGNIFICANCE
+    always_above: bool  # above at every seed
+    always_below: bool
+
+
+@dataclass(frozen=True)
+class ControlPair:
+    """A control against one model of the study, seed by seed."""
+
+    model: Model
+    val_acc: SeedSigns
+    final_loss: SeedSigns
+    loss_rises: SeedSigns
+
+
+@dataclass(frozen=True)
+class Control:
+    """A configuration trained to separate two causes (settings.CONTROLS): against the model it changes in one setting
+    (`varies`) and against the model whose step or shrinkage per step it takes (`copies`)."""
+
+    name: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    decay_per_step: float  # η λ / (1 − μ), as for a Model
+    seed_val_acc: Spread
+    seed_train_acc: Spread
+    seed_final_loss: Spread
+    seed_loss_rises: Spread
+    varies: ControlPair
+    copies: ControlPair
 
 
 @dataclass(frozen=True)
@@ -240,8 +282,6 @@ class Reference:
     largest_distance: float
     largest_train_distance: float
     largest_val_distance: float
-    furthest_train: ReferenceModel  # the configuration whose training accuracy lies furthest from ours
-    furthest_val: ReferenceModel  # and whose validation accuracy does
     final_loss_model: Model
     final_loss: float
     with_momentum: tuple[ReferenceModel, ...]  # the reference's configurations with momentum
@@ -271,6 +311,7 @@ class Analysis:
     seed: int
     seeds: tuple[int, ...]
     n_seeds: int
+    sign_test_floor: float  # the smallest two-sided sign-test p the seeds allow: one direction at every seed
     n_models: int
     epochs: int
     batch_size: int
@@ -289,6 +330,7 @@ class Analysis:
     exactness: Exactness
     selection: Selection
     comparisons: dict[str, Comparison]
+    controls: dict[str, Control]  # by name
     reference: Reference
     checks: dict  # backprop_checks.json as measured
 
@@ -323,6 +365,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
         seed=settings["seed"],
         seeds=seeds,
         n_seeds=len(seeds),
+        sign_test_floor=exact_mcnemar_p(len(seeds), 0),
         n_models=len(models),
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
@@ -349,6 +392,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
         ),
         selection=selection_record(results, models),
         comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},
+        controls={control["name"]: control_record(control, models) for control in results["controls"]},
         reference=reference_record(results, models),
         checks=checks,
     )
@@ -403,7 +447,7 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
             )
             if epoch in COURSE_EPOCHS
         ),
-        loss_rises=sum(later > earlier for earlier, later in itertools.pairwise(sgd["train_loss"])),
+        loss_rises=loss_rises(sgd["train_loss"]),
         largest_val_drop_images=largest_drop,
         best_epochs=tuple(epoch for epoch, value in enumerate(curve, 1) if value == max(curve)),
         below_best_images=below_best,
@@ -416,8 +460,55 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
         seed_val_acc=spread(seed_run["val_acc"]),
         seed_train_acc=spread(seed_run["train_acc"]),
         seed_final_loss=spread(seed_run["final_train_loss"]),
+        final_loss_by_seed=tuple(seed_run["final_train_loss"]),
+        loss_rises_by_seed=tuple(loss_rises(curve) for curve in seed_run["train_loss"]),
+        seed_loss_rises=spread([loss_rises(curve) for curve in seed_run["train_loss"]]),
         wins=seed_run["wins"],
     )
+
+
+def loss_rises(losses: Sequence[float]) -> int:
+    """How many epochs end with a higher mean training loss than the epoch before."""
+    return sum(later > earlier for earlier, later in itertools.pairwise(losses))
+
+
+def control_record(control: dict, models: dict[str, Model]) -> Control:
+    """A control's seed runs against those of the model it varies and of the model it copies."""
+    varies = models[control["varies"]]
+    differing = [key for key in ("lr", "momentum", "weight_decay") if control[key] != getattr(varies, key)]
+    if len(differing) != 1:
+        raise ValueError(f"{control['name']} must differ from {varies.name} in one setting, but differs in {differing}")
+    rises = tuple(loss_rises(curve) for curve in control["train_loss"])
+
+    def against(model: Model) -> ControlPair:
+        return ControlPair(
+            model=model,
+            val_acc=seed_signs(control["val_acc"], model.val_acc_by_seed),
+            final_loss=seed_signs(control["final_train_loss"], model.final_loss_by_seed),
+            loss_rises=seed_signs(rises, model.loss_rises_by_seed),
+        )
+
+    return Control(
+        name=control["name"],
+        lr=control["lr"],
+        momentum=control["momentum"],
+        weight_decay=control["weight_decay"],
+        decay_per_step=control["lr"] * control["weight_decay"] / (1 - control["momentum"]),
+        seed_val_acc=spread(control["val_acc"]),
+        seed_train_acc=spread(control["train_acc"]),
+        seed_final_loss=spread(control["final_train_loss"]),
+        seed_loss_rises=spread(rises),
+        varies=against(varies),
+        copies=against(models[control["copies"]]),
+    )
+
+
+def seed_signs(first: Sequence[float], second: Sequence[float]) -> SeedSigns:
+    """Seed by seed, how often `first` is above and below `second`, and the two-sided sign test of those seeds."""
+    signs = [(a > b) - (a < b) for a, b in zip(first, second, strict=True)]
+    above, below = signs.count(1), signs.count(-1)
+    p = exact_mcnemar_p(above, below)  # a two-sided sign test is the binomial test McNemar's makes of its pairs
+    return SeedSigns(above, below, p, p < SIGNIFICANCE, above == len(signs), below == len(signs))
 
 
 def selection_record(results: dict, models: dict[str, Model]) -> Selection:
@@ -482,10 +573,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         changed_models=tuple(models[name] for name in changed),
         shared_lr=None if setting == "lr" else models[base[0]].lr,
         changed_step_factor=models[changed[0]].step_factor,
-        changed_effective_lr=models[changed[0]].lr * models[changed[0]].step_factor,
-        same_pull_decay=(
-            models[base[0]].lr * models[base[0]].weight_decay / models[changed[0]].lr if setting == "lr" else None
-        ),
         changed_always_ahead=min(min(by_seed[name]) for name in changed) > max(max(by_seed[name]) for name in base),
         changed_gap_larger=min(models[name].gap for name in changed) > max(models[name].gap for name in base),
         seeds_all_ahead=all_ahead,
@@ -545,8 +632,6 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         largest_distance=max(train_distances + val_distances),
         largest_train_distance=max(train_distances),
         largest_val_distance=max(val_distances),
-        furthest_train=max(compared, key=lambda entry: abs(entry.train_distance)),
-        furthest_val=max(compared, key=lambda entry: abs(entry.val_distance)),
         final_loss_model=models[loss_model],
         final_loss=loss,
         with_momentum=with_momentum,

@@ -33,6 +33,7 @@ from settings import (  # noqa: F401
     CLASSES,
     COMPARISONS,
     CONFIGS,
+    CONTROLS,
     COURSE_EPOCHS,
     EPOCHS,
     IMAGE_SIZE,
@@ -650,7 +651,7 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     """Training (filled) and validation (open) accuracy of each model after the last epoch, side by side and joined;
     the manual update's values as a black tick across each SGD marker."""
-    fig, axis = plt.subplots(figsize=(3.9, 3.2))
+    fig, axis = plt.subplots(figsize=(3.9, 2.9))
     positions = np.arange(1, len(models) + 1)
     train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
     axis.plot([positions - 0.15, positions + 0.15], [train, val], color="#999999", lw=1)
@@ -658,7 +659,9 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     axis.plot(positions + 0.15, val, "s", ms=8, mfc="white", color="black", label="validation")
     for split, x in (("train", positions - 0.15), ("val", positions + 0.15)):
         manual = [model["manual"][f"{split}_acc"] for model in models]
-        axis.plot(x, manual, "_", ms=16, mew=1.5, color="black", label="manual update" if split == "train" else "_")
+        # Wider than the markers and drawn over them, so that it shows where it coincides with them.
+        label = "manual update" if split == "train" else "_"
+        axis.plot(x, manual, "_", ms=22, mew=2.5, color="black", zorder=3, label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
     axis.set(xlabel="model", ylabel="accuracy after the last epoch", xlim=(0.4, len(models) + 0.6))
@@ -732,7 +735,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 1.75 * n_rows), sharex=True, sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
@@ -745,7 +748,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
         axis.set_xlabel("epoch")
     axis.xaxis.set_major_locator(plt.MultipleLocator(10))
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.04))
     for row in axes:
         row[0].set_ylabel("validation accuracy\n(zoomed)")
     key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color=context_grey, lw=1)]

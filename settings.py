@@ -21,6 +21,28 @@ COMPARISONS = {
     "weight_decay": {"setting": "weight_decay", "base": ("Model 1", "Model 3"), "changed": ("Model 2", "Model 4")},
     "learning_rate": {"setting": "lr", "base": ("Model 4",), "changed": ("Model 5",)},
 }
+# Two controls, trained with torch.optim.SGD at every seed of STUDY_SEEDS but never candidates for selection. Each
+# changes one setting of the configuration it `varies` so as to take over what the one it `copies` does: plain SGD at
+# the step that momentum 0.85 reaches under a constant gradient, lr / (1 - momentum); and Model 5 with the weight decay
+# that keeps Model 4's shrinkage per step, lr * weight_decay.
+CONTROLS = (
+    {
+        "name": "Control 1",
+        "lr": 0.01 / (1 - 0.85),
+        "momentum": 0.0,
+        "weight_decay": 0.0,
+        "varies": "Model 1",
+        "copies": "Model 3",
+    },
+    {
+        "name": "Control 2",
+        "lr": 0.05,
+        "momentum": 0.85,
+        "weight_decay": 0.002,
+        "varies": "Model 5",
+        "copies": "Model 4",
+    },
+)
 STUDY_SEEDS = (SEED, 1, 2, 3, 4)  # the seed study's seeds; the second also repeats the exactness check
 SECOND_SEED_CONFIG = "Model 4"  # the configuration trained with both trainers at the second seed as well
 COURSE_EPOCHS = (1, 5, 10, 15, 20, 25, 30)  # the epochs at which the course's example output lists the loss

@@ -16,7 +16,7 @@ from torch import Tensor
 
 # helpers before any matrix product, here and in every worker that unpickles `_train`: importing it pins the numerics.
 from helpers import Cifar2, MyMLP, train_config
-from settings import BATCH_SIZE, CONFIGS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
+from settings import BATCH_SIZE, CONFIGS, CONTROLS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
 
 MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
 
@@ -40,11 +40,13 @@ class Training:
 
 
 def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
-    """Each training once: both trainers at SEED, and at the second seed for SECOND_SEED_CONFIG; SGD at every seed."""
+    """Each training once: both trainers at SEED, and at the second seed for SECOND_SEED_CONFIG; SGD at every seed,
+    for the configurations and then the controls."""
     trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
     second = next(config for config in CONFIGS if config["name"] == SECOND_SEED_CONFIG)
     trainings += [Training(second, trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
     trainings += [Training(config, "sgd", seed) for seed in STUDY_SEEDS[1:] for config in CONFIGS]
+    trainings += [Training(control, "sgd", seed) for seed in STUDY_SEEDS for control in CONTROLS]
     unique = {training.key: training for training in trainings}
     return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
 
@@ -143,17 +145,25 @@ def compare_runs(config: dict, runs: dict[tuple, tuple], seed: int = SEED) -> di
 
 def seed_study(runs: dict[tuple, tuple]) -> dict:
     """Each configuration's torch.optim.SGD runs at every seed of STUDY_SEEDS, and at how many seeds it won."""
-    by_seed = {config["name"]: [runs[config["name"], "sgd", seed][0] for seed in STUDY_SEEDS] for config in CONFIGS}
+    models = [{"name": config["name"], **seed_runs(config, runs)} for config in CONFIGS]
     # A model wins a seed when no other model has a higher validation accuracy at that seed: ties all win.
-    best = [max(seeds[i]["val_acc"] for seeds in by_seed.values()) for i in range(len(STUDY_SEEDS))]
-    models = [
-        {
-            "name": name,
-            "val_acc": [run["val_acc"] for run in seeds],
-            "train_acc": [run["train_acc"] for run in seeds],
-            "final_train_loss": [run["train_loss"][-1] for run in seeds],
-            "wins": sum(run["val_acc"] == top for run, top in zip(seeds, best, strict=True)),
-        }
-        for name, seeds in by_seed.items()
-    ]
+    best = [max(model["val_acc"][i] for model in models) for i in range(len(STUDY_SEEDS))]
+    for model in models:
+        model["wins"] = sum(val_acc == top for val_acc, top in zip(model["val_acc"], best, strict=True))
     return {"seeds": list(STUDY_SEEDS), "models": models}
+
+
+def control_study(runs: dict[tuple, tuple]) -> list[dict]:
+    """Each control of CONTROLS: its settings, the model it varies and its torch.optim.SGD runs at every seed."""
+    return [{**control, **seed_runs(control, runs)} for control in CONTROLS]
+
+
+def seed_runs(config: dict, runs: dict[tuple, tuple]) -> dict:
+    """A configuration's torch.optim.SGD runs at the seeds of STUDY_SEEDS, measurement by measurement."""
+    seeds = [runs[config["name"], "sgd", seed][0] for seed in STUDY_SEEDS]
+    return {
+        "val_acc": [run["val_acc"] for run in seeds],
+        "train_acc": [run["train_acc"] for run in seeds],
+        "final_train_loss": [run["train_loss"][-1] for run in seeds],
+        "train_loss": [run["train_loss"] for run in seeds],
+    }

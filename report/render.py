@@ -218,6 +218,9 @@ def markdown_to_html(source: str) -> str:
 
     figure = r'<p><img src="([^"]+)" alt="([^"]*)"\s*/?></p>\s*<p><em>(Figure \d+\..*?)</em></p>'
     rendered = re.sub(figure, embedded, rendered, flags=re.DOTALL)
+    # Two narrow figures placed one after the other share a row, the text above and below them at full width.
+    pair = r'(<figure class="narrow".*?</figure>)\s*(<figure class="narrow".*?</figure>)'
+    rendered = re.sub(pair, r'<div class="row">\1\2</div>', rendered, flags=re.DOTALL)
     if "<img" in re.sub(r"<figure.*?</figure>", "", rendered, flags=re.DOTALL):
         raise ValueError("an image of the report is not a figure with its caption: put a blank line before it")
     caption = r"<p><em>(Table \d+\..*?)</em></p>"

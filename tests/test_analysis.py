@@ -73,6 +73,13 @@ def hand_made_results() -> dict:
         {"name": config["name"], "val_acc": val, "train_acc": train, "final_train_loss": [0.5, 0.7], "wins": 0}
         for config, (val, train) in zip(CONFIGS, seeds, strict=True)
     ]
+    for model, run in zip(seed_study, models, strict=True):  # seed 42's curve, then one that rises twice
+        model["train_loss"] = [run["sgd"]["train_loss"], [0.6, 0.8, 0.9]]
+    # Model 2 at five times its learning rate, against Model 2 and Model 3.
+    control = {"name": "Control 1", "lr": 0.05, "momentum": 0.0, "weight_decay": 0.01}
+    control |= {"varies": "Model 2", "copies": "Model 3"}
+    control |= {"val_acc": [0.7, 0.85], "train_acc": [0.8, 0.9], "final_train_loss": [0.65, 0.4]}
+    control["train_loss"] = [[1.0, 0.9, 0.65], [1.0, 0.8, 0.4]]
     return {
         "settings": {"seed": 42, "epochs": 3, "batch_size": 4, "classes": ["automobile", "cat"]},
         "numerics": {"mkl_mode": "COMPATIBLE", "max_threads": 2, "torch": "2.14.1"},
@@ -87,6 +94,7 @@ def hand_made_results() -> dict:
             {"name": "Model 5", "only_selected_right": 6, "only_other_right": 5},
         ],
         "seed_study": {"seeds": [42, 1], "models": seed_study},
+        "controls": [control],
         "other_seed_exactness": {"name": "Model 4", "seed": 1, "bitwise_identical": True},
     }
 
@@ -166,6 +174,30 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     assert (learning_rate.ratio, learning_rate.shared_lr) == (pytest.approx(5.0), None)
 
 
+def test_a_control_is_compared_seed_by_seed_with_the_model_it_varies_and_the_one_it_copies():
+    control = analysis.analyse(hand_made_results(), committed_checks()).controls["Control 1"]
+    assert control.decay_per_step == pytest.approx(0.05 * 0.01)
+    assert control.seed_final_loss == analysis.Spread(0.525, pytest.approx(0.25 / math.sqrt(2)), 0.4, 0.65)
+    assert control.seed_loss_rises == analysis.Spread(0, 0, 0, 0), "the control's losses never rose"
+    copies, varies = control.copies, control.varies
+    assert (copies.model.name, varies.model.name) == ("Model 3", "Model 2")
+    # Validation 0.7 and 0.85 against Model 3's 0.7 (a tie, dropped) and 0.8: one seed above; two-sided p = 2 · 1/2.
+    assert copies.val_acc == analysis.SeedSigns(1, 0, 1.0, False, False, False)
+    # Final loss 0.65 and 0.4 against the seed study's 0.5 and 0.7: one seed each way.
+    assert copies.final_loss == analysis.SeedSigns(1, 1, 1.0, False, False, False)
+    # No rise against Model 3's one (1.0, 1.2, 0.6) and two (0.6, 0.8, 0.9): below at both seeds, p = 2 · 1/4.
+    assert copies.loss_rises == analysis.SeedSigns(0, 2, 0.5, False, False, True)
+    # Against Model 2's 0.52 and 0.5: above at every seed.
+    assert varies.val_acc == analysis.SeedSigns(2, 0, 0.5, False, True, False)
+
+
+def test_a_control_that_differs_in_more_than_one_setting_from_the_model_it_varies_is_refused():
+    results = hand_made_results()
+    results["controls"][0]["momentum"] = 0.5
+    with pytest.raises(ValueError, match=r"Control 1 must differ from Model 2 in one setting.*'lr', 'momentum'"):
+        analysis.analyse(results, committed_checks())
+
+
 def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     reference = analysis.analyse(hand_made_results(), committed_checks()).reference
     model_1 = next(r for r in reference.models if r.model.name == "Model 1")
@@ -177,11 +209,10 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     # The reference's 87 cars taken for cats and 79 cats for cars: 2 · P(X <= 79), X ~ Binomial(166, 1/2).
     assert reference.class_p == pytest.approx(2 * sum(math.comb(166, k) for k in range(80)) / 2**166)
     assert (reference.same_selection, reference.test_images_apart) == (True, 5)
-    # The furthest by absolute distance, whichever its sign.
-    distances = {r.model.name: (r.train_distance, r.val_distance) for r in reference.models}
-    assert reference.furthest_train.model.name == max(distances, key=lambda name: abs(distances[name][0]))
-    assert reference.furthest_val.model.name == max(distances, key=lambda name: abs(distances[name][1]))
-    assert abs(reference.furthest_val.val_distance) == reference.largest_val_distance
+    # The largest by absolute distance, whichever its sign.
+    distances = [(abs(r.train_distance), abs(r.val_distance)) for r in reference.models]
+    assert reference.largest_train_distance == max(train for train, _ in distances)
+    assert reference.largest_val_distance == max(val for _, val in distances)
 
 
 def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
@@ -195,6 +226,7 @@ def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
     ("damage", "field"),
     [
         (lambda r: r.pop("seed_study"), "seed_study"),
+        (lambda r: r["controls"][0].pop("train_loss"), "controls[0].train_loss"),
         (lambda r: r["models"][3]["sgd"].pop("val_acc_per_epoch"), "models[3].sgd.val_acc_per_epoch"),
         (lambda r: r["paired_tests"][0].pop("only_other_right"), "paired_tests[0].only_other_right"),
     ],

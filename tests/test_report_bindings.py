@@ -17,16 +17,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import analysis
 from report import render as render_module
-from settings import CONFIGS
+from settings import CONFIGS, CONTROLS
 
 REPO = Path(__file__).resolve().parents[1]
 FIELD_MAP = REPO / "report" / "field_map.md"
 AUTHORS = {"names": "⟨authors.names⟩", "date": "⟨authors.date⟩", "contributions": "⟨authors.contributions⟩"}
 SENTINEL = re.compile(r"⟨([^⟩]+)⟩")
-MODEL_NAMES = [config["name"] for config in CONFIGS]
+MODEL_NAMES = [config["name"] for config in (*CONFIGS, *CONTROLS)]  # the controls are configurations too
 # Numbers the report may write as they are: what the course and the design fix, not what the run measured.
 LITERALS = (  # replaced in this order, so a phrase comes before the words it contains
-    "about 7 significant digits, float64 about 16",
+    "about 7 significant digits",
     "INF265",
     "spring 2025",
     "Project 1",
@@ -84,7 +84,7 @@ class Sentinel:
 
 def scope(record: object) -> str | None:
     """The model a record is about, named in its sentinels' paths: model[Model 3], or both models of a pair."""
-    if isinstance(record, analysis.Model):
+    if isinstance(record, analysis.Model | analysis.Control):
         return f"model[{record.name}]"
     if isinstance(record, analysis.PairedTest):
         return f"model[{record.other.name}]"

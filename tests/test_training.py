@@ -174,14 +174,15 @@ def small_runs(data, configs, seeds=(helpers.SEED,), n_epochs=3, batch_size=16) 
 def test_study_trainings_lists_each_training_of_the_study_once():
     trainings = study.study_trainings(n_epochs=3, batch_size=16)
     keys = [training.key for training in trainings]
-    configs = {config["name"]: config for config in helpers.CONFIGS}
-    main_runs = [(name, trainer, helpers.SEED) for name in configs for trainer in TRAINERS]
+    configs = {config["name"]: config for config in (*helpers.CONFIGS, *helpers.CONTROLS)}
+    main_runs = [(name, trainer, helpers.SEED) for name in configs if name.startswith("Model") for trainer in TRAINERS]
     seed_runs = {(name, "sgd", seed) for name in configs for seed in helpers.STUDY_SEEDS}
     # The fourth configuration is trained by hand at the second seed too: the exactness check, repeated.
     repeated = (helpers.CONFIGS[3]["name"], "manual", helpers.STUDY_SEEDS[1])
     assert keys[: len(main_runs)] == main_runs, "the first seed's runs, both trainers, come first"
     assert len(keys) == len(set(keys)) and set(keys) == set(main_runs) | seed_runs | {repeated}
     assert all(training.config == configs[training.key[0]] for training in trainings)
+    assert {training.trainer for training in trainings if training.config in helpers.CONTROLS} == {"sgd"}
     assert {(training.n_epochs, training.batch_size) for training in trainings} == {(3, 16)}
     assert {(t.n_epochs, t.batch_size) for t in study.study_trainings()} == {(helpers.EPOCHS, helpers.BATCH_SIZE)}
 
@@ -284,11 +285,32 @@ def test_seed_study_takes_the_first_seeds_runs_as_the_main_ones_and_counts_ties_
     assert first["val_acc"] == [main[0]["val_acc"], 0.5, 0.5]
     assert first["final_train_loss"] == [main[0]["train_loss"][-1], 0.5, 0.5]
     assert first["train_acc"] == [main[0]["train_acc"], 0.75, 0.75]
+    assert first["train_loss"] == [main[0]["train_loss"], [1.0, 0.5], [1.0, 0.5]]
     assert second["val_acc"] == [main[1]["val_acc"], 0.5, 0.625]
     at_first_seed = [run["val_acc"] for run in main]
     first_seed_wins = [value == max(at_first_seed) for value in at_first_seed]
     # Seed 7 is a tie (both 0.5): both win; seed 8 goes to Model 2 (0.625 against 0.5).
     assert [model["wins"] for model in result["models"]] == [first_seed_wins[0] + 1, first_seed_wins[1] + 2]
+
+
+def test_control_study_keeps_each_controls_settings_and_reads_its_sgd_runs_at_every_seed(monkeypatch):
+    control = {"name": "Control 9", "lr": 0.5, "momentum": 0.0, "weight_decay": 0.0, "varies": "Model 1"}
+    monkeypatch.setattr(study, "CONTROLS", (control,))
+    monkeypatch.setattr(study, "STUDY_SEEDS", (helpers.SEED, 7))
+    runs = {
+        ("Control 9", "sgd", helpers.SEED): ({"train_loss": [1.0, 0.75], "train_acc": 0.5, "val_acc": 0.25}, {}),
+        ("Control 9", "sgd", 7): ({"train_loss": [1.0, 0.5], "train_acc": 0.75, "val_acc": 0.5}, {}),
+        ("Control 9", "manual", 7): ({"train_loss": [1.0, 0.25], "train_acc": 1.0, "val_acc": 1.0}, {}),
+    }
+    assert study.control_study(runs) == [
+        {
+            **control,
+            "val_acc": [0.25, 0.5],
+            "train_acc": [0.5, 0.75],
+            "final_train_loss": [0.75, 0.5],
+            "train_loss": [[1.0, 0.75], [1.0, 0.5]],
+        }
+    ]
 
 
 def test_train_config_names_a_bad_trainer(fake_cifar2):
