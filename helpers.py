@@ -661,13 +661,14 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
         manual = [model["manual"][f"{split}_acc"] for model in models]
         # Wider than the markers and drawn over them, so that it shows where it coincides with them.
         label = "manual update" if split == "train" else "_"
-        axis.plot(x, manual, "_", ms=22, mew=2.5, color="black", zorder=3, label=label)
+        axis.plot(x, manual, "_", ms=20, mew=2, color="black", zorder=3, label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
+    axis.set_ylim(top=math.ceil((max(train) + 0.005) / 0.02) * 0.02)  # a labelled tick above the highest marker
     axis.set(xlabel="model", ylabel="accuracy after the last epoch", xlim=(0.4, len(models) + 0.6))
     axis.grid(axis="y", color="#EEEEEE")
     axis.legend(
-        loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=3, fontsize=9, columnspacing=0.8, handletextpad=0.3
+        loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=3, fontsize=9, columnspacing=0.8, handlelength=1.6
     )
     return _finish(fig, path)
 

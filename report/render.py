@@ -21,6 +21,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -117,8 +118,10 @@ def _environment(folder: Path) -> jinja2.Environment:
 
 
 def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
-    """A number with fixed decimals and a true minus sign (and a plus sign when `signed`)."""
-    return f"{value:{'+' if signed else ''}.{digits}f}".replace("-", "−")
+    """A number with fixed decimals, an exact half rounded away from zero as readers expect (1/16 to 0.063, where
+    Python's format gives 0.062), and a true minus sign (and a plus sign when `signed`)."""
+    rounded = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{rounded:{'+' if signed else ''}.{digits}f}".replace("-", "−")
 
 
 def in_words(number: float) -> str:

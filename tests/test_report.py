@@ -92,6 +92,12 @@ def test_without_a_working_chromium_the_render_writes_the_html(broken, monkeypat
     assert all(f"data:image/png;base64,{base64.b64encode(png).decode()}" in page for png in pngs)
 
 
+def test_decimals_round_an_exact_half_away_from_zero_and_print_a_true_minus():
+    # 1/16 and 3/16 are exact in binary: Python's format would print 0.062 (half to even) for the first.
+    assert [render_module.decimals(value) for value in (1 / 16, 3 / 16, -1 / 16)] == ["0.063", "0.188", "−0.063"]
+    assert render_module.decimals(0.0004999, 3) == "0.000" and render_module.decimals(2.19, 2, signed=True) == "+2.19"
+
+
 def test_with_readme_render_rewrites_the_readme_s_results(monkeypatch, capsys, tmp_path, readme_copy):
     stale = readme_copy.read_text(encoding="utf-8")
     monkeypatch.setattr(render_module, "find_chromium", lambda: None)
