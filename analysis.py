@@ -88,9 +88,26 @@ def holm_adjusted(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def sign_test_p(ahead: int, n: int) -> float:
-    """One-sided sign test: the chance of `ahead` or more wins in n untied paired comparisons, each a fair coin."""
-    return sum(math.comb(n, k) for k in range(ahead, n + 1)) / 2**n
+def student_t_p(t: float, df: int) -> float:
+    """Two-sided tail P(|T| >= |t|) of Student's t with a whole number of degrees of freedom, from the closed forms of
+    its distribution function in θ = atan(|t| / sqrt(df)): a finite series in cos θ, even and odd df apart."""
+    theta = math.atan(abs(t) / math.sqrt(df))
+    cos_squared, term, series = math.cos(theta) ** 2, 1.0 if df % 2 == 0 else math.cos(theta), 0.0
+    for k in range(2 if df % 2 == 0 else 3, df + 1, 2):  # adds each term up to cos^(df − 2) θ
+        series += term
+        term *= cos_squared * (k - 1) / k
+    inside = math.sin(theta) * series if df % 2 == 0 else 2 / math.pi * (theta + math.sin(theta) * series)
+    return min(1.0, max(0.0, 1.0 - inside))
+
+
+def paired_t_p(first: Sequence[float], second: Sequence[float]) -> float:
+    """Two-sided paired t-test of first − second, seed by seed: how unlikely so large a mean difference would be if
+    the differences were normal around zero. All differences equal: 1 if they are zero, else 0."""
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    mean, sd = statistics.mean(differences), statistics.stdev(differences)
+    if sd == 0:
+        return 1.0 if mean == 0 else 0.0
+    return student_t_p(mean / (sd / math.sqrt(len(differences))), len(differences) - 1)
 
 
 # --- Records ---------------------------------------------------------------------------------------------------------
@@ -153,19 +170,30 @@ class PairedTest:
 
 
 @dataclass(frozen=True)
+class SeedDifference:
+    """One measure of two configurations compared seed by seed, where both start from the same weights and batches:
+    at how many seeds the first is above and below the second, the mean difference, and a two-sided paired t-test."""
+
+    above: int
+    below: int
+    mean: float  # mean over seeds of first − second
+    p: float
+    resolved: bool  # p < SIGNIFICANCE
+    resolved_above: bool  # resolved, with the first above on average
+    resolved_below: bool
+    always_above: bool  # above at every seed
+    always_below: bool
+
+
+@dataclass(frozen=True)
 class SeedPair:
-    """Two configurations that differ in one setting, compared seed by seed with one-sided sign tests (ties dropped)."""
+    """Two configurations that differ in one setting (`changed` against `base`), compared seed by seed."""
 
     base: Model
     changed: Model
     final_loss_lower: bool  # the seed-42 run of `changed` ends with the lower training loss
-    train_lower: int  # seeds at which `changed` has the lower training accuracy
-    train_untied: int
-    train_lower_p: float
-    val_higher: int  # seeds at which `changed` has the higher validation accuracy
-    val_untied: int
-    val_higher_p: float
-    val_higher_resolved: bool
+    train_acc: SeedDifference
+    val_acc: SeedDifference
 
 
 @dataclass(frozen=True)
@@ -186,26 +214,13 @@ class Comparison:
 
 
 @dataclass(frozen=True)
-class SeedSigns:
-    """One measure of two configurations compared seed by seed: at how many seeds the first is above and below the
-    second (ties dropped), with a two-sided sign test, as no direction was expected."""
-
-    above: int
-    below: int
-    p: float
-    resolved: bool  # p < SIGNIFICANCE
-    always_above: bool  # above at every seed
-    always_below: bool
-
-
-@dataclass(frozen=True)
 class ControlPair:
     """A control against one model of the study, seed by seed."""
 
     model: Model
-    val_acc: SeedSigns
-    final_loss: SeedSigns
-    loss_rises: SeedSigns
+    val_acc: SeedDifference
+    final_loss: SeedDifference
+    loss_rises: SeedDifference
 
 
 @dataclass(frozen=True)
@@ -311,7 +326,6 @@ class Analysis:
     seed: int
     seeds: tuple[int, ...]
     n_seeds: int
-    sign_test_floor: float  # the smallest two-sided sign-test p the seeds allow: one direction at every seed
     n_models: int
     epochs: int
     batch_size: int
@@ -365,7 +379,6 @@ def analyse(results: dict, checks: dict) -> Analysis:
         seed=settings["seed"],
         seeds=seeds,
         n_seeds=len(seeds),
-        sign_test_floor=exact_mcnemar_p(len(seeds), 0),
         n_models=len(models),
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
@@ -483,9 +496,9 @@ def control_record(control: dict, models: dict[str, Model]) -> Control:
     def against(model: Model) -> ControlPair:
         return ControlPair(
             model=model,
-            val_acc=seed_signs(control["val_acc"], model.val_acc_by_seed),
-            final_loss=seed_signs(control["final_train_loss"], model.final_loss_by_seed),
-            loss_rises=seed_signs(rises, model.loss_rises_by_seed),
+            val_acc=seed_difference(control["val_acc"], model.val_acc_by_seed),
+            final_loss=seed_difference(control["final_train_loss"], model.final_loss_by_seed),
+            loss_rises=seed_difference(rises, model.loss_rises_by_seed),
         )
 
     return Control(
@@ -503,12 +516,23 @@ def control_record(control: dict, models: dict[str, Model]) -> Control:
     )
 
 
-def seed_signs(first: Sequence[float], second: Sequence[float]) -> SeedSigns:
-    """Seed by seed, how often `first` is above and below `second`, and the two-sided sign test of those seeds."""
+def seed_difference(first: Sequence[float], second: Sequence[float]) -> SeedDifference:
+    """Seed by seed, how often `first` is above and below `second`, their mean difference and its paired t-test."""
     signs = [(a > b) - (a < b) for a, b in zip(first, second, strict=True)]
-    above, below = signs.count(1), signs.count(-1)
-    p = exact_mcnemar_p(above, below)  # a two-sided sign test is the binomial test McNemar's makes of its pairs
-    return SeedSigns(above, below, p, p < SIGNIFICANCE, above == len(signs), below == len(signs))
+    above, below, p = signs.count(1), signs.count(-1), paired_t_p(first, second)
+    mean = statistics.mean(a - b for a, b in zip(first, second, strict=True))
+    resolved = p < SIGNIFICANCE
+    return SeedDifference(
+        above=above,
+        below=below,
+        mean=mean,
+        p=p,
+        resolved=resolved,
+        resolved_above=resolved and mean > 0,
+        resolved_below=resolved and mean < 0,
+        always_above=above == len(signs),
+        always_below=below == len(signs),
+    )
 
 
 def selection_record(results: dict, models: dict[str, Model]) -> Selection:
@@ -568,7 +592,7 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         changed_value=changed_value,
         ratio=changed_value / base_value if base_value else None,
         pairs=pairs,
-        train_lower_always=all(pair.train_lower == len(seeds) for pair in pairs),
+        train_lower_always=all(pair.train_acc.always_below for pair in pairs),
         base_models=tuple(models[name] for name in base),
         changed_models=tuple(models[name] for name in changed),
         shared_lr=None if setting == "lr" else models[base[0]].lr,
@@ -580,22 +604,13 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
 
 
 def seed_pair(base: Model, changed: Model) -> SeedPair:
-    """At how many seeds `changed` is lower in training and higher in validation accuracy than `base`."""
-    train = [(b > a) - (b < a) for a, b in zip(base.train_acc_by_seed, changed.train_acc_by_seed, strict=True)]
-    val = [(b > a) - (b < a) for a, b in zip(base.val_acc_by_seed, changed.val_acc_by_seed, strict=True)]
-    train_untied, val_untied = sum(d != 0 for d in train), sum(d != 0 for d in val)
-    val_higher_p = sign_test_p(val.count(1), val_untied)
+    """`changed` against `base`, seed by seed, in training and in validation accuracy."""
     return SeedPair(
         base=base,
         changed=changed,
         final_loss_lower=changed.final_loss < base.final_loss,
-        train_lower=train.count(-1),
-        train_untied=train_untied,
-        train_lower_p=sign_test_p(train.count(-1), train_untied),
-        val_higher=val.count(1),
-        val_untied=val_untied,
-        val_higher_p=val_higher_p,
-        val_higher_resolved=val_higher_p < SIGNIFICANCE,
+        train_acc=seed_difference(changed.train_acc_by_seed, base.train_acc_by_seed),
+        val_acc=seed_difference(changed.val_acc_by_seed, base.val_acc_by_seed),
     )
 
 

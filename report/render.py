@@ -112,6 +112,7 @@ def _environment(folder: Path) -> jinja2.Environment:
         n=lambda count: f"{count:,}",
         g=lambda value: f"{value:g}",  # a setting as it is usually written: 0, 0.85, 0.01
         pct=lambda share, digits=1: f"{100 * share:.{digits}f}%",
+        p=p_value,
         names=lambda models: _listed([model.name for model in models]),  # "Model 3 and Model 5"
     )
     return environment
@@ -122,6 +123,11 @@ def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
     Python's format gives 0.062), and a true minus sign (and a plus sign when `signed`)."""
     rounded = Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
     return f"{rounded:{'+' if signed else ''}.{digits}f}".replace("-", "−")
+
+
+def p_value(p: float) -> str:
+    """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below what three decimals show."""
+    return "p < 0.001" if p < 0.0005 else f"p = {decimals(p)}"
 
 
 def in_words(number: float) -> str:

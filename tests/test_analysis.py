@@ -42,10 +42,26 @@ def test_holm_adjusts_in_the_order_given():
     assert analysis.holm_adjusted([0.5, 0.6]) == [1.0, 1.0]
 
 
-def test_sign_test_counts_the_tail_of_a_fair_coin():
-    assert analysis.sign_test_p(5, 5) == 1 / 32
-    assert analysis.sign_test_p(2, 4) == 11 / 16
-    assert analysis.sign_test_p(0, 3) == 1.0
+def one_df_p(t: float) -> float:
+    """The two-sided tail of Student's t with one degree of freedom, a Cauchy distribution: 1 − (2/π) atan |t|."""
+    return 1 - 2 / math.pi * math.atan(abs(t))
+
+
+def test_student_t_tails_of_known_cases():
+    # Textbook critical values at the two-sided 5% level, and the closed forms for one and two degrees of freedom.
+    for df, critical in ((4, 2.776445), (10, 2.228139), (29, 2.045230)):
+        assert analysis.student_t_p(critical, df) == pytest.approx(0.05, abs=1e-6)
+        assert analysis.student_t_p(-critical, df) == analysis.student_t_p(critical, df)
+    assert analysis.student_t_p(3.0, 1) == pytest.approx(one_df_p(3.0))
+    assert analysis.student_t_p(1.5, 2) == pytest.approx(1 - 1.5 / math.sqrt(2 + 1.5**2))
+    assert analysis.student_t_p(0.0, 5) == 1.0
+
+
+def test_paired_t_test_of_known_cases():
+    # Differences 0.2 and 0.25: mean 0.225, standard error 0.025, t = 9 on one degree of freedom.
+    assert analysis.paired_t_p([0.7, 0.8], [0.5, 0.55]) == pytest.approx(one_df_p(9.0))
+    assert analysis.paired_t_p([0.6, 0.7], [0.5, 0.6]) == 0.0, "the same non-zero difference at every seed"
+    assert analysis.paired_t_p([0.5, 0.6], [0.5, 0.6]) == 1.0
 
 
 def hand_made_results() -> dict:
@@ -155,8 +171,10 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     # With momentum: 0.7, 0.8 and 0.75, 0.65; without: 0.5, 0.55 and 0.52, 0.5. Both seeds have both ahead.
     assert momentum.changed_always_ahead, "the lowest run with momentum, 0.65, is above the highest without, 0.55"
     assert momentum.seeds_all_ahead == 2
-    # Model 1 → Model 3 and Model 2 → Model 4: momentum ahead in validation at both seeds, one-sided p = 1/4 each.
-    assert [(p.val_higher, p.val_untied, p.val_higher_p) for p in momentum.pairs] == [(2, 2, 0.25), (2, 2, 0.25)]
+    # Model 1 → Model 3: validation +0.2 and +0.25, t = 9; Model 2 → Model 4: +0.23 and +0.15, mean 0.19, t = 4.75.
+    first, second = (pair.val_acc for pair in momentum.pairs)
+    assert (first.above, first.below, first.always_above, first.mean) == (2, 0, True, pytest.approx(0.225))
+    assert (first.p, second.p) == (pytest.approx(one_df_p(9.0)), pytest.approx(one_df_p(4.75)))
     # Final losses of the seed-42 runs: 0.8 → 0.6 and 0.9 → 0.75 with momentum; 0.8 → 0.9 with weight decay.
     assert [p.final_loss_lower for p in momentum.pairs] == [True, True]
     # Gaps (training − validation): 0.1 and 0.03 without momentum, 0.2 and 0.1 with: a tie is not larger, ...
@@ -166,10 +184,12 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     assert analysis.analyse(results, committed_checks()).comparisons["momentum"].changed_gap_larger
     assert not comparisons["weight_decay"].pairs[0].final_loss_lower
     assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
-    # Weight decay, Model 3 → Model 4: training 0.85 < 0.9 and 0.95 > 0.8; validation 0.75 > 0.7, 0.65 < 0.8.
+    # Weight decay, Model 3 → Model 4: training −0.05 and +0.15, validation +0.05 and −0.15: t = ±0.5.
     _, with_momentum = comparisons["weight_decay"].pairs
-    assert (with_momentum.train_lower, with_momentum.train_untied, with_momentum.train_lower_p) == (1, 2, 0.75)
-    assert (with_momentum.val_higher, with_momentum.val_untied, with_momentum.val_higher_p) == (1, 2, 0.75)
+    train, val = with_momentum.train_acc, with_momentum.val_acc
+    assert (train.above, train.below, train.p) == (1, 1, pytest.approx(one_df_p(0.5)))
+    assert (val.mean, val.p, val.resolved) == (pytest.approx(-0.05), pytest.approx(one_df_p(0.5)), False)
+    assert not comparisons["weight_decay"].train_lower_always
     learning_rate = comparisons["learning_rate"]
     assert (learning_rate.ratio, learning_rate.shared_lr) == (pytest.approx(5.0), None)
 
@@ -181,14 +201,21 @@ def test_a_control_is_compared_seed_by_seed_with_the_model_it_varies_and_the_one
     assert control.seed_loss_rises == analysis.Spread(0, 0, 0, 0), "the control's losses never rose"
     copies, varies = control.copies, control.varies
     assert (copies.model.name, varies.model.name) == ("Model 3", "Model 2")
-    # Validation 0.7 and 0.85 against Model 3's 0.7 (a tie, dropped) and 0.8: one seed above; two-sided p = 2 · 1/2.
-    assert copies.val_acc == analysis.SeedSigns(1, 0, 1.0, False, False, False)
-    # Final loss 0.65 and 0.4 against the seed study's 0.5 and 0.7: one seed each way.
-    assert copies.final_loss == analysis.SeedSigns(1, 1, 1.0, False, False, False)
-    # No rise against Model 3's one (1.0, 1.2, 0.6) and two (0.6, 0.8, 0.9): below at both seeds, p = 2 · 1/4.
-    assert copies.loss_rises == analysis.SeedSigns(0, 2, 0.5, False, False, True)
-    # Against Model 2's 0.52 and 0.5: above at every seed.
-    assert varies.val_acc == analysis.SeedSigns(2, 0, 0.5, False, True, False)
+    # Validation 0.7 and 0.85 against Model 3's 0.7 (a tie) and 0.8: differences 0 and 0.05, t = 1.
+    assert (copies.val_acc.above, copies.val_acc.below, copies.val_acc.p) == (1, 0, pytest.approx(one_df_p(1.0)))
+    # Final loss 0.65 and 0.4 against the seed study's 0.5 and 0.7: +0.15 and −0.3, t = −1/3.
+    assert (copies.final_loss.above, copies.final_loss.below) == (1, 1)
+    assert copies.final_loss.p == pytest.approx(one_df_p(1 / 3))
+    # No rise against Model 3's one (1.0, 1.2, 0.6) and two (0.6, 0.8, 0.9): −1 and −2, t = −3, below at every seed.
+    rises = copies.loss_rises
+    assert (rises.always_below, rises.always_above, rises.mean, rises.p) == (
+        True,
+        False,
+        -1.5,
+        pytest.approx(one_df_p(3)),
+    )
+    # Against Model 2's 0.52 and 0.5: +0.18 and +0.35, above at every seed.
+    assert varies.val_acc.always_above and varies.val_acc.p == pytest.approx(one_df_p(0.265 / 0.085))
 
 
 def test_a_control_that_differs_in_more_than_one_setting_from_the_model_it_varies_is_refused():

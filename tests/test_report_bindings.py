@@ -125,7 +125,7 @@ def sentinel_renderer(monkeypatch: pytest.MonkeyPatch):
     def render(template: str = render_module.TEMPLATE, folder: Path = render_module.HERE) -> str:
         monkeypatch.setattr(render_module, "HERE", folder)
         filters = render_module._environment(folder).filters
-        for name in ("d", "sci", "pct", "n", "words", "g"):
+        for name in ("d", "sci", "pct", "n", "words", "g", "p"):
             monkeypatch.setitem(filters, name, passing_sentinels(filters[name]))
         return render_module.render_markdown(sentinels, AUTHORS, template=template)
 

@@ -1,6 +1,8 @@
 """The report's Markdown: the committed report.md is the render of the committed run; figures and tables number."""
 
 import difflib
+import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,17 @@ def test_the_committed_report_md_is_the_render_of_the_committed_results(inputs):
     texts = rendered.splitlines(), committed.splitlines()
     diff = "\n".join(list(difflib.unified_diff(*texts, "rendered", "committed", lineterm="", n=1))[:30])
     assert rendered == committed, f"report/report.md is stale: run python report/render.py\n{diff}"
+
+
+def test_every_paragraph_that_opens_with_a_label_starts_a_paragraph(inputs):
+    """A template block tag can swallow the blank line before a paragraph and glue it to the one above."""
+    lines = render_module.render_markdown(*inputs).splitlines()
+    glued = [
+        line
+        for before, line in itertools.pairwise(lines)
+        if before.strip() and (line.startswith("**(") or re.match(r"\*[A-Z][^*]{2,60}\*", line))
+    ]
+    assert glued == [], f"paragraphs glued to the one above: {glued}"
 
 
 # Figures and tables number themselves, in the order the template places them.
