@@ -296,6 +296,8 @@ class Reference:
     models: tuple[ReferenceModel, ...]
     largest_distance: float
     largest_train_distance: float
+    furthest_train: ReferenceModel  # the configuration whose training accuracy lies furthest from our mean
+    furthest_train_above: bool  # and that accuracy is above our mean
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
@@ -634,6 +636,7 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
+    furthest_train = max(compared, key=lambda entry: abs(entry.train_distance))
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -646,6 +649,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         models=tuple(compared),
         largest_distance=max(train_distances + val_distances),
         largest_train_distance=max(train_distances),
+        furthest_train=furthest_train,
+        furthest_train_above=furthest_train.train_distance > 0,
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,

@@ -240,6 +240,8 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     distances = [(abs(r.train_distance), abs(r.val_distance)) for r in reference.models]
     assert reference.largest_train_distance == max(train for train, _ in distances)
     assert reference.largest_val_distance == max(val for _, val in distances)
+    furthest = max(reference.models, key=lambda r: abs(r.train_distance))
+    assert reference.furthest_train == furthest and reference.furthest_train_above == (furthest.train_distance > 0)
 
 
 def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
