@@ -100,10 +100,9 @@ def student_t_p(t: float, df: int) -> float:
     return min(1.0, max(0.0, 1.0 - inside))
 
 
-def paired_t_p(first: Sequence[float], second: Sequence[float]) -> float:
-    """Two-sided paired t-test of first − second, seed by seed: how unlikely so large a mean difference would be if
-    the differences were normal around zero. All differences equal: 1 if they are zero, else 0."""
-    differences = [a - b for a, b in zip(first, second, strict=True)]
+def paired_t_p(differences: Sequence[float]) -> float:
+    """Two-sided paired t-test of differences, one per seed: how unlikely so large a mean would be if they were normal
+    around zero. All differences equal: 1 if they are zero, else 0."""
     mean, sd = statistics.mean(differences), statistics.stdev(differences)
     if sd == 0:
         return 1.0 if mean == 0 else 0.0
@@ -443,7 +442,8 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
     changes = [later - earlier for earlier, later in itertools.pairwise(curve)]
     largest_drop, below_best = round(-min(changes) * n_val), round((max(curve) - curve[-1]) * n_val)
     step_factor = 1 / (1 - run["momentum"])
-    decay_per_step = run["lr"] * run["weight_decay"] * step_factor
+    decay_per_step = steady_decay_per_step(run)
+    rises_by_seed = tuple(loss_rises(curve) for curve in seed_run["train_loss"])
     return Model(
         name=run["name"],
         lr=run["lr"],
@@ -476,10 +476,15 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
         seed_train_acc=spread(seed_run["train_acc"]),
         seed_final_loss=spread(seed_run["final_train_loss"]),
         final_loss_by_seed=tuple(seed_run["final_train_loss"]),
-        loss_rises_by_seed=tuple(loss_rises(curve) for curve in seed_run["train_loss"]),
-        seed_loss_rises=spread([loss_rises(curve) for curve in seed_run["train_loss"]]),
+        loss_rises_by_seed=rises_by_seed,
+        seed_loss_rises=spread(rises_by_seed),
         wins=seed_run["wins"],
     )
+
+
+def steady_decay_per_step(config: dict) -> float:
+    """η λ / (1 − μ): the share of a parameter that weight decay alone removes per step, once momentum is steady."""
+    return config["lr"] * config["weight_decay"] / (1 - config["momentum"])
 
 
 def loss_rises(losses: Sequence[float]) -> int:
@@ -508,7 +513,7 @@ def control_record(control: dict, models: dict[str, Model]) -> Control:
         lr=control["lr"],
         momentum=control["momentum"],
         weight_decay=control["weight_decay"],
-        decay_per_step=control["lr"] * control["weight_decay"] / (1 - control["momentum"]),
+        decay_per_step=steady_decay_per_step(control),
         seed_val_acc=spread(control["val_acc"]),
         seed_train_acc=spread(control["train_acc"]),
         seed_final_loss=spread(control["final_train_loss"]),
@@ -520,9 +525,9 @@ def control_record(control: dict, models: dict[str, Model]) -> Control:
 
 def seed_difference(first: Sequence[float], second: Sequence[float]) -> SeedDifference:
     """Seed by seed, how often `first` is above and below `second`, their mean difference and its paired t-test."""
-    signs = [(a > b) - (a < b) for a, b in zip(first, second, strict=True)]
-    above, below, p = signs.count(1), signs.count(-1), paired_t_p(first, second)
-    mean = statistics.mean(a - b for a, b in zip(first, second, strict=True))
+    differences = [a - b for a, b in zip(first, second, strict=True)]
+    above, below = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
+    mean, p = statistics.mean(differences), paired_t_p(differences)
     resolved = p < SIGNIFICANCE
     return SeedDifference(
         above=above,
@@ -532,8 +537,8 @@ def seed_difference(first: Sequence[float], second: Sequence[float]) -> SeedDiff
         resolved=resolved,
         resolved_above=resolved and mean > 0,
         resolved_below=resolved and mean < 0,
-        always_above=above == len(signs),
-        always_below=below == len(signs),
+        always_above=above == len(differences),
+        always_below=below == len(differences),
     )
 
 

@@ -59,9 +59,9 @@ def test_student_t_tails_of_known_cases():
 
 def test_paired_t_test_of_known_cases():
     # Differences 0.2 and 0.25: mean 0.225, standard error 0.025, t = 9 on one degree of freedom.
-    assert analysis.paired_t_p([0.7, 0.8], [0.5, 0.55]) == pytest.approx(one_df_p(9.0))
-    assert analysis.paired_t_p([0.6, 0.7], [0.5, 0.6]) == 0.0, "the same non-zero difference at every seed"
-    assert analysis.paired_t_p([0.5, 0.6], [0.5, 0.6]) == 1.0
+    assert analysis.paired_t_p([0.7 - 0.5, 0.8 - 0.55]) == pytest.approx(one_df_p(9.0))
+    assert analysis.paired_t_p([0.1, 0.1]) == 0.0, "the same non-zero difference at every seed"
+    assert analysis.paired_t_p([0.0, 0.0]) == 1.0
 
 
 def hand_made_results() -> dict:
