@@ -38,6 +38,12 @@ def test_every_paragraph_that_opens_with_a_label_starts_a_paragraph(inputs):
     assert glued == [], f"paragraphs glued to the one above: {glued}"
 
 
+def test_no_sentence_is_glued_to_the_one_before():
+    """A block tag at a line's end swallows the line break, and with it the space between two sentences."""
+    glued = re.findall(r"\S*[a-z0-9)][.:;][A-Z][a-z]+", (REPO / "report" / "report.md").read_text(encoding="utf-8"))
+    assert glued == [], f"sentences glued together: {glued}"
+
+
 # Figures and tables number themselves, in the order the template places them.
 
 
