@@ -316,6 +316,8 @@ class Exactness:
     second_seed_model: Model
     second_seed: int
     second_seed_identical: bool
+    second_seed_max_param_diff: float
+    second_seed_max_loss_diff: float
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,8 @@ def analyse(results: dict, checks: dict) -> Analysis:
             second_seed_model=models[other["name"]],
             second_seed=other["seed"],
             second_seed_identical=other["bitwise_identical"],
+            second_seed_max_param_diff=other["max_param_diff"],
+            second_seed_max_loss_diff=other["max_loss_diff"],
         ),
         selection=selection_record(results, models),
         comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},

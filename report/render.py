@@ -232,8 +232,9 @@ def markdown_to_html(source: str) -> str:
     rendered = re.sub(pair, r'<div class="row">\1\2</div>', rendered, flags=re.DOTALL)
     if "<img" in re.sub(r"<figure.*?</figure>", "", rendered, flags=re.DOTALL):
         raise ValueError("an image of the report is not a figure with its caption: put a blank line before it")
-    caption = r"<p><em>(Table \d+\..*?)</em></p>"
-    return re.sub(caption, r'<p class="caption">\1</p>', rendered, flags=re.DOTALL)
+    # A table and its caption make one block, so that a page break cannot part them.
+    table = r"(<table>.*?</table>)\s*<p><em>(Table \d+\..*?)</em></p>"
+    return re.sub(table, r'<div class="table">\1<p class="caption">\2</p></div>', rendered, flags=re.DOTALL)
 
 
 def build_html(markdown: str) -> str:

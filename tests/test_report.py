@@ -285,6 +285,12 @@ class TestWithChromium:
         assert len(texts) - body_pages <= 5, f"the appendix takes {len(texts) - body_pages} pages"
         assert words <= 2400, f"the body has {words} words"
 
+    def test_no_caption_is_parted_from_its_table(self, rendered):
+        """A page that opens with a table's caption has left the table at the foot of the page before."""
+        texts, _ = pdf_pages(rendered[1])
+        orphans = [n for n, text in enumerate(texts, 1) if re.match(r"\s*Table \d+\. ", text)]
+        assert not orphans, f"pages {orphans} open with a caption parted from its table"
+
     def test_no_page_ends_in_a_large_blank(self, rendered, tmp_path):
         """Every page but the body's and the report's last has ink within 15% of the page's height from its foot."""
         subprocess.run(["pdftoppm", "-r", "40", "-png", str(rendered[1]), str(tmp_path / "page")], check=True)
