@@ -109,6 +109,22 @@ def paired_t_p(differences: Sequence[float]) -> float:
     return student_t_p(mean / (sd / math.sqrt(len(differences))), len(differences) - 1)
 
 
+def student_t_critical(df: int, confidence: float = CONFIDENCE) -> float:
+    """The t whose two-sided tail under Student's t with df degrees of freedom is 1 − confidence, by bisection."""
+    low, high = 0.0, 1e4
+    for _ in range(100):  # halves the bracket well past float64's resolution
+        middle = (low + high) / 2
+        low, high = (middle, high) if student_t_p(middle, df) > 1 - confidence else (low, middle)
+    return (low + high) / 2
+
+
+def paired_t_interval(differences: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
+    """Confidence interval of the mean of differences, one per seed, from Student's t (the paired t-test's interval)."""
+    mean, sd = statistics.mean(differences), statistics.stdev(differences)
+    half_width = student_t_critical(len(differences) - 1, confidence) * sd / math.sqrt(len(differences))
+    return Interval(mean - half_width, mean + half_width)
+
+
 # --- Records ---------------------------------------------------------------------------------------------------------
 
 
@@ -176,6 +192,7 @@ class SeedDifference:
     above: int
     below: int
     mean: float  # mean over seeds of first − second
+    interval: Interval  # its CONFIDENCE interval
     p: float
     resolved: bool  # p < SIGNIFICANCE
     resolved_above: bool  # resolved, with the first above on average
@@ -537,6 +554,7 @@ def seed_difference(first: Sequence[float], second: Sequence[float]) -> SeedDiff
         above=above,
         below=below,
         mean=mean,
+        interval=paired_t_interval(differences),
         p=p,
         resolved=resolved,
         resolved_above=resolved and mean > 0,

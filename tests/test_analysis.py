@@ -64,6 +64,14 @@ def test_paired_t_test_of_known_cases():
     assert analysis.paired_t_p([0.0, 0.0]) == 1.0
 
 
+def test_student_t_critical_values_and_the_paired_interval():
+    for df, critical in ((1, 12.706205), (4, 2.776445), (10, 2.228139)):
+        assert analysis.student_t_critical(df) == pytest.approx(critical, abs=1e-5)
+    # Differences 0.2 and 0.25: mean 0.225, standard error 0.025, one degree of freedom.
+    interval = analysis.paired_t_interval([0.2, 0.25])
+    assert (interval.low, interval.high) == pytest.approx((0.225 - 12.706205 * 0.025, 0.225 + 12.706205 * 0.025))
+
+
 def hand_made_results() -> dict:
     """The five configurations of settings.CONFIGS, three epochs, two seeds, 100 validation and 100 test images."""
     curves = [  # training loss per epoch, validation accuracy per epoch, training accuracy at the end
