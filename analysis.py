@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from settings import COMPARISONS, COURSE_EPOCHS, MARK_EVERY
+from settings import CLASSES, COMPARISONS, COURSE_EPOCHS, MARK_EVERY
 
 SIGNIFICANCE = 0.05  # a difference is resolved when its test's p-value (adjusted where several are made) is below
 CONFIDENCE = 0.95  # the coverage of every interval
@@ -360,6 +360,7 @@ class Analysis:
     numerics: dict
     baseline_predicts: str
     baseline_val_acc: float
+    baseline_test_acc: float  # the share of the test images in the class the baseline always answers
     models: tuple[Model, ...]
     exactness: Exactness
     selection: Selection
@@ -413,6 +414,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
         numerics=dict(results["numerics"]),
         baseline_predicts=results["baseline"]["predicts"],
         baseline_val_acc=results["baseline"]["val_acc"],
+        baseline_test_acc=baseline_test_acc(results),
         models=tuple(models.values()),
         exactness=Exactness(
             all_identical=all(run["bitwise_identical"] for run in results["models"]),
@@ -431,6 +433,12 @@ def analyse(results: dict, checks: dict) -> Analysis:
         reference=reference_record(results, models),
         checks=checks,
     )
+
+
+def baseline_test_acc(results: dict) -> float:
+    """The test accuracy of always answering the baseline's class: that class's share of the test images."""
+    rows = results["selected"]["confusion_matrix"]  # one row per true class, in the order of settings.CLASSES
+    return sum(rows[CLASSES.index(results["baseline"]["predicts"])]) / sum(map(sum, rows))
 
 
 class Fields(dict):

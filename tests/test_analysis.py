@@ -177,6 +177,14 @@ def test_selection_and_paired_tests_on_a_hand_made_run():
     assert not selection.classes_differ
 
 
+def test_the_baseline_on_the_test_set_scores_its_class_share():
+    results = hand_made_results()
+    results["selected"]["confusion_matrix"] = [[40, 10], [3, 27]]  # 50 automobiles, 30 cats
+    assert analysis.analyse(results, committed_checks()).baseline_test_acc == 50 / 80
+    results["baseline"]["predicts"] = "cat"
+    assert analysis.analyse(results, committed_checks()).baseline_test_acc == 30 / 80
+
+
 def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     comparisons = analysis.analyse(hand_made_results(), committed_checks()).comparisons
     assert set(comparisons) == set(COMPARISONS)
