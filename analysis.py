@@ -265,6 +265,7 @@ class Selection:
     test_acc: float
     test_interval: Interval
     test_correct: int
+    test_in_val_interval: bool  # the test accuracy lies in the selected model's validation interval
     first_as_second: int  # images of the first class (cars) taken for the second (cats)
     second_as_first: int
     errors: int
@@ -591,11 +592,13 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
     )
     class_p = exact_mcnemar_p(first_as_second, second_as_first)
     test_correct = round(selected["test_acc"] * sizes["test"])
+    model = models[selected["name"]]
     return Selection(
-        model=models[selected["name"]],
+        model=model,
         test_acc=selected["test_acc"],
         test_interval=wilson_interval(test_correct, sizes["test"]),
         test_correct=test_correct,
+        test_in_val_interval=model.val_interval.low <= selected["test_acc"] <= model.val_interval.high,
         first_as_second=first_as_second,
         second_as_first=second_as_first,
         errors=first_as_second + second_as_first,

@@ -668,7 +668,7 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     axis.set(xlabel="model", ylabel="accuracy after the last epoch", xlim=(0.4, len(models) + 0.6))
     axis.grid(axis="y", color="#EEEEEE")
     axis.legend(
-        loc="upper center", bbox_to_anchor=(0.45, -0.2), ncol=3, fontsize=9, columnspacing=0.8, handlelength=1.6
+        loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=3, fontsize=9, columnspacing=1.5, handlelength=1.6
     )
     return _finish(fig, path)
 

@@ -172,6 +172,11 @@ def test_selection_and_paired_tests_on_a_hand_made_run():
     assert [test.resolved for test in selection.tests] == [True, True, False, False]
     assert [m.name for m in selection.unresolved] == ["Model 3", "Model 5"]
     assert (selection.test_correct, selection.errors) == (87, 13)
+    # Model 4 gets 75 of 100 validation images right: Wilson interval about [0.657, 0.825], which 0.87 is above.
+    assert not selection.test_in_val_interval
+    results = hand_made_results()
+    results["selected"]["test_acc"] = 0.80
+    assert analysis.analyse(results, committed_checks()).selection.test_in_val_interval
     # 10 cars taken for cats and 3 cats for cars: two-sided, 2 · P(X ≤ 3) for X ~ Binomial(13, 1/2).
     assert selection.class_p == pytest.approx(2 * sum(math.comb(13, k) for k in range(4)) / 2**13)
     assert not selection.classes_differ
