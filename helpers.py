@@ -660,7 +660,7 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     for split, x in (("train", positions - 0.2), ("val", positions + 0.2)):
         manual = [model["manual"][f"{split}_acc"] for model in models]
         # Wider than the markers and drawn behind them: it sticks out on both sides where it coincides with them.
-        label = "manual update" if split == "train" else "_"
+        label = "manual update (bars)" if split == "train" else "_"
         axis.plot(x, manual, "_", ms=22, mew=1.5, color="black", label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)

@@ -126,8 +126,8 @@ def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
 
 
 def p_value(p: float) -> str:
-    """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below what three decimals show."""
-    return "p < 0.001" if p < 0.0005 else f"p = {decimals(p)}"
+    """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below 0.001."""
+    return "p < 0.001" if p < 0.001 else f"p = {decimals(p)}"
 
 
 def in_words(number: float) -> str:

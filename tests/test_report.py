@@ -98,10 +98,11 @@ def test_decimals_round_an_exact_half_away_from_zero_and_print_a_true_minus():
     assert render_module.decimals(0.0004999, 3) == "0.000" and render_module.decimals(2.19, 2, signed=True) == "+2.19"
 
 
-def test_a_p_value_too_small_for_three_decimals_is_quoted_as_below_0_001():
-    assert [render_module.p_value(p) for p in (0.0374, 0.0005, 0.000499, 1.3e-5)] == [
+def test_a_p_value_below_0_001_is_quoted_as_such():
+    assert [render_module.p_value(p) for p in (0.0374, 0.001, 0.00099, 0.0005, 1.3e-5)] == [
         "p = 0.037",
         "p = 0.001",
+        "p < 0.001",
         "p < 0.001",
         "p < 0.001",
     ]
