@@ -195,8 +195,6 @@ class SeedDifference:
     interval: Interval  # its CONFIDENCE interval
     p: float
     resolved: bool  # p < SIGNIFICANCE
-    resolved_above: bool  # resolved, with the first above on average
-    resolved_below: bool
     always_above: bool  # above at every seed
     always_below: bool
 
@@ -311,14 +309,12 @@ class Reference:
     class_p: float
     classes_differ: bool
     models: tuple[ReferenceModel, ...]
-    largest_distance: float
     largest_train_distance: float
     furthest_train: ReferenceModel  # the configuration whose training accuracy lies furthest from our mean
     furthest_train_above: bool  # and that accuracy is above our mean
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
-    with_momentum: tuple[ReferenceModel, ...]  # the reference's configurations with momentum
     loss_model_least_fitted: bool  # its lowest-loss model has the lowest training accuracy of those with momentum
     decay_pairs: tuple[ReferencePair, ...]  # the weight-decay pairs of settings.COMPARISONS
 
@@ -360,7 +356,6 @@ class Analysis:
     torch_series: str  # the torch release series whose documentation the report cites, e.g. "2.14"
     numerics: dict
     baseline_predicts: str
-    baseline_val_acc: float
     baseline_test_acc: float  # the share of the test images in the class the baseline always answers
     models: tuple[Model, ...]
     exactness: Exactness
@@ -414,7 +409,6 @@ def analyse(results: dict, checks: dict) -> Analysis:
         loss_epochs=tuple(epoch for epoch in COURSE_EPOCHS if epoch <= settings["epochs"]),
         numerics=dict(results["numerics"]),
         baseline_predicts=results["baseline"]["predicts"],
-        baseline_val_acc=results["baseline"]["val_acc"],
         baseline_test_acc=baseline_test_acc(results),
         models=tuple(models.values()),
         exactness=Exactness(
@@ -566,8 +560,6 @@ def seed_difference(first: Sequence[float], second: Sequence[float]) -> SeedDiff
         interval=paired_t_interval(differences),
         p=p,
         resolved=resolved,
-        resolved_above=resolved and mean > 0,
-        resolved_below=resolved and mean < 0,
         always_above=above == len(differences),
         always_below=below == len(differences),
     )
@@ -685,14 +677,12 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         class_p=class_p,
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
-        largest_distance=max(train_distances + val_distances),
         largest_train_distance=max(train_distances),
         furthest_train=furthest_train,
         furthest_train_above=furthest_train.train_distance > 0,
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
-        with_momentum=with_momentum,
         loss_model_least_fitted=min(with_momentum, key=lambda r: r.train_acc).model.name == loss_model,
         decay_pairs=tuple(
             ReferencePair(by_name[a], by_name[b], by_name[b].train_acc < by_name[a].train_acc)
