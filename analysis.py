@@ -303,7 +303,6 @@ class Reference:
     selected: str
     same_selection: bool
     test_acc: float
-    test_images_apart: int
     first_as_second: int
     second_as_first: int
     class_p: float
@@ -648,7 +647,7 @@ def seed_pair(base: Model, changed: Model) -> SeedPair:
 
 def reference_record(results: dict, models: dict[str, Model]) -> Reference:
     """How far the reference report's numbers lie from this run's (REFERENCE)."""
-    sizes, n_val = results["data"]["sizes"], results["data"]["sizes"]["val"]
+    n_val = results["data"]["sizes"]["val"]
     confusion = tuple(tuple(row) for row in REFERENCE["confusion_matrix"])
     (_, first_as_second), (second_as_first, _) = confusion
     compared = []
@@ -671,7 +670,6 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
         test_acc=REFERENCE["test_acc"],
-        test_images_apart=abs(round((results["selected"]["test_acc"] - REFERENCE["test_acc"]) * sizes["test"])),
         first_as_second=first_as_second,
         second_as_first=second_as_first,
         class_p=class_p,

@@ -649,19 +649,18 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
 
 
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
-    """Training (filled) and validation (open) accuracy of each model after the last epoch, side by side and joined;
-    the manual update's values as a black tick across each SGD marker."""
+    """Training (filled) and validation (open) accuracy of each model after the last epoch, joined per model;
+    the manual update's values as a cross beside each SGD marker."""
     fig, axis = plt.subplots(figsize=(3.9, 2.9))
     positions = np.arange(1, len(models) + 1)
     train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
-    axis.plot([positions - 0.2, positions + 0.2], [train, val], color="#999999", lw=1)
-    axis.plot(positions - 0.2, train, "o", ms=8, color=SPLIT_COLORS["train"], zorder=3, label="training")
-    axis.plot(positions + 0.2, val, "s", ms=8, mfc="white", color="black", zorder=3, label="validation")
-    for split, x in (("train", positions - 0.2), ("val", positions + 0.2)):
+    axis.plot([positions - 0.3, positions + 0.1], [train, val], color="#999999", lw=1)
+    axis.plot(positions - 0.3, train, "o", ms=7, color=SPLIT_COLORS["train"], zorder=3, label="training")
+    axis.plot(positions + 0.1, val, "s", ms=7, mfc="white", color="black", zorder=3, label="validation")
+    for split, x in (("train", positions - 0.1), ("val", positions + 0.3)):
         manual = [model["manual"][f"{split}_acc"] for model in models]
-        # Wider than the markers and drawn behind them: it sticks out on both sides where it coincides with them.
-        label = "manual update (bars)" if split == "train" else "_"
-        axis.plot(x, manual, "_", ms=22, mew=1.5, color="black", label=label)
+        label = "manual update" if split == "train" else "_"
+        axis.plot(x, manual, "x", ms=6, mew=1.5, color="black", label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
     axis.set_ylim(top=math.ceil((max(train) + 0.005) / 0.02) * 0.02)  # a labelled tick above the highest marker
@@ -736,7 +735,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.1 * n_rows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 1.9 * n_rows), sharex=True, sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
