@@ -309,8 +309,8 @@ class Reference:
     classes_differ: bool
     models: tuple[ReferenceModel, ...]
     largest_train_distance: float
-    furthest_train: ReferenceModel  # the configuration whose training accuracy lies furthest from our mean
-    furthest_train_above: bool  # and that accuracy is above our mean
+    train_above_seeds: tuple[Model, ...]  # whose reference training accuracy is above ours at every seed
+    train_below_seeds: tuple[Model, ...]  # and below ours at every seed
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
@@ -665,7 +665,6 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
-    furthest_train = max(compared, key=lambda entry: abs(entry.train_distance))
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -676,8 +675,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
         largest_train_distance=max(train_distances),
-        furthest_train=furthest_train,
-        furthest_train_above=furthest_train.train_distance > 0,
+        train_above_seeds=tuple(entry.model for entry in compared if entry.train_acc > entry.model.seed_train_acc.max),
+        train_below_seeds=tuple(entry.model for entry in compared if entry.train_acc < entry.model.seed_train_acc.min),
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
