@@ -309,8 +309,8 @@ class Reference:
     classes_differ: bool
     models: tuple[ReferenceModel, ...]
     largest_train_distance: float
-    train_above_seeds: tuple[Model, ...]  # whose reference training accuracy is above ours at every seed
-    train_below_seeds: tuple[Model, ...]  # and below ours at every seed
+    train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
+    train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
@@ -675,8 +675,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
         largest_train_distance=max(train_distances),
-        train_above_seeds=tuple(entry.model for entry in compared if entry.train_acc > entry.model.seed_train_acc.max),
-        train_below_seeds=tuple(entry.model for entry in compared if entry.train_acc < entry.model.seed_train_acc.min),
+        train_above_seeds=tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max),
+        train_below_seeds=tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min),
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,

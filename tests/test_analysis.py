@@ -269,7 +269,7 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     assert reference.largest_val_distance == max(val for _, val in distances)
     # Above or below every seed: Model 1's 0.897 against its seeds' 0.6 and 0.7.
     above, below = (
-        [model.name for model in group] for group in (reference.train_above_seeds, reference.train_below_seeds)
+        [entry.model.name for entry in group] for group in (reference.train_above_seeds, reference.train_below_seeds)
     )
     assert "Model 1" in above and "Model 1" not in below
     for entry in reference.models:
