@@ -311,6 +311,7 @@ class Reference:
     largest_train_distance: float
     train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
     train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
+    beyond_all_seeds_chance: float  # that one more seed of ours lands above (or below) all the others: 1 / (seeds + 1)
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
@@ -677,6 +678,7 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         largest_train_distance=max(train_distances),
         train_above_seeds=tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max),
         train_below_seeds=tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min),
+        beyond_all_seeds_chance=1 / (len(results["seed_study"]["seeds"]) + 1),
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,

@@ -750,7 +750,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
     axis.yaxis.set_major_locator(plt.MultipleLocator(0.04))
     for row in axes:
-        row[0].set_ylabel("validation accuracy\n(zoomed)")
+        row[0].set_ylabel("validation accuracy")
     key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color=context_grey, lw=1)]
     for spare in panels[len(models) :]:
         spare.axis("off")

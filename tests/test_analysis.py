@@ -272,6 +272,8 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
         [entry.model.name for entry in group] for group in (reference.train_above_seeds, reference.train_below_seeds)
     )
     assert "Model 1" in above and "Model 1" not in below
+    # Of three seeds in random order, the one drawn last is the highest once in three.
+    assert reference.beyond_all_seeds_chance == pytest.approx(1 / 3)
     for entry in reference.models:
         seeds = entry.model.seed_train_acc
         assert (entry.model.name in above, entry.model.name in below) == (

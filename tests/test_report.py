@@ -202,7 +202,7 @@ class TestWithChromium:
         text = pdf_text(rendered[1])
         flowing = " ".join(text.split())
         selected = json.loads((REPO / "figures" / "results.json").read_text(encoding="utf-8"))["selected"]
-        assert f"selects {selected['name']}" in flowing
+        assert f"We select {selected['name']}" in flowing
         assert f"{selected['test_acc']:.3f}" in text
         assert not RAW_TEX.findall(text), "raw TeX in the PDF"
         assert "Figure ?" not in flowing and "Table ?" not in flowing
