@@ -78,6 +78,11 @@ def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def binomial_tail(at_least: int, n: int, p: float) -> float:
+    """The chance of at least `at_least` successes in n independent trials that each succeed with chance p."""
+    return sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(at_least, n + 1))
+
+
 def holm_adjusted(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values, in the order given: a family of tests judged at one error rate."""
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
@@ -311,7 +316,11 @@ class Reference:
     largest_train_distance: float
     train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
     train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
-    beyond_all_seeds_chance: float  # that one more seed of ours lands above (or below) all the others: 1 / (seeds + 1)
+    # Were the reference's runs like ours, each would lie beyond all our seeds (above or below) with chance
+    # 2 / (seeds + 1): the chance that at least as many configurations as here would.
+    n_beyond_seeds: int
+    beyond_seeds_chance: float
+    test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
@@ -390,6 +399,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
     }
     seeds = tuple(results["seed_study"]["seeds"])
     other = results["other_seed_exactness"]
+    selection = selection_record(results, models)
     return Analysis(
         significance=SIGNIFICANCE,
         confidence=CONFIDENCE,
@@ -422,10 +432,10 @@ def analyse(results: dict, checks: dict) -> Analysis:
             second_seed_max_param_diff=other["max_param_diff"],
             second_seed_max_loss_diff=other["max_loss_diff"],
         ),
-        selection=selection_record(results, models),
+        selection=selection,
         comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},
         controls={control["name"]: control_record(control, models) for control in results["controls"]},
-        reference=reference_record(results, models),
+        reference=reference_record(results, models, selection.test_interval),
         checks=checks,
     )
 
@@ -646,7 +656,7 @@ def seed_pair(base: Model, changed: Model) -> SeedPair:
     )
 
 
-def reference_record(results: dict, models: dict[str, Model]) -> Reference:
+def reference_record(results: dict, models: dict[str, Model], test_interval: Interval) -> Reference:
     """How far the reference report's numbers lie from this run's (REFERENCE)."""
     n_val = results["data"]["sizes"]["val"]
     confusion = tuple(tuple(row) for row in REFERENCE["confusion_matrix"])
@@ -666,6 +676,8 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
+    above = tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max)
+    below = tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min)
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -676,9 +688,13 @@ def reference_record(results: dict, models: dict[str, Model]) -> Reference:
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
         largest_train_distance=max(train_distances),
-        train_above_seeds=tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max),
-        train_below_seeds=tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min),
-        beyond_all_seeds_chance=1 / (len(results["seed_study"]["seeds"]) + 1),
+        train_above_seeds=above,
+        train_below_seeds=below,
+        n_beyond_seeds=len(above + below),
+        beyond_seeds_chance=binomial_tail(
+            len(above + below), len(compared), 2 / (len(results["seed_study"]["seeds"]) + 1)
+        ),
+        test_in_interval=test_interval.low <= REFERENCE["test_acc"] <= test_interval.high,
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
