@@ -316,9 +316,10 @@ class Reference:
     largest_train_distance: float
     train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
     train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
+    n_beyond_seeds: int  # configurations whose reference training accuracy lies above or below all our seeds
     # Were the reference's runs like ours, each would lie beyond all our seeds (above or below) with chance
-    # 2 / (seeds + 1): the chance that at least as many configurations as here would.
-    n_beyond_seeds: int
+    # 2 / (seeds + 1); and at least as many configurations as here would, if independent, with the second chance.
+    beyond_one_chance: float
     beyond_seeds_chance: float
     test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
     largest_val_distance: float
@@ -678,6 +679,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
     above = tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max)
     below = tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min)
+    beyond_one = 2 / (len(results["seed_study"]["seeds"]) + 1)
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -691,9 +693,8 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         train_above_seeds=above,
         train_below_seeds=below,
         n_beyond_seeds=len(above + below),
-        beyond_seeds_chance=binomial_tail(
-            len(above + below), len(compared), 2 / (len(results["seed_study"]["seeds"]) + 1)
-        ),
+        beyond_one_chance=beyond_one,
+        beyond_seeds_chance=binomial_tail(len(above + below), len(compared), beyond_one),
         test_in_interval=test_interval.low <= REFERENCE["test_acc"] <= test_interval.high,
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],

@@ -634,7 +634,7 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
         names = [f"{'W' if kind == 'weight' else 'b'}{l}" for l, errors in check.errors.items() for kind in errors]
         values = [max(error, 1e-17) for errors in check.errors.values() for error in errors.values()]
         face = "black" if offset % 2 == 0 else "white"
-        shift = 0.12 * (offset - (len(checks) - 1) / 2)  # side by side, so equal errors do not hide each other
+        shift = 0.3 * (offset - (len(checks) - 1) / 2)  # side by side, so equal errors do not hide each other
         axis.plot(np.arange(len(names)) + shift, values, "osD^v"[offset % 5], ms=8, mfc=face, c="black", label=label)
     axis.set_xticks(range(len(names)), names)
     tolerance = next(iter(checks.values())).tolerance

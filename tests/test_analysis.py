@@ -274,7 +274,7 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     assert "Model 1" in above and "Model 1" not in below
     # Beyond both of two seeds, one side or the other, with chance 2/3 each: at least as many of the five as here.
     n_beyond = len(above) + len(below)
-    assert reference.n_beyond_seeds == n_beyond
+    assert reference.n_beyond_seeds == n_beyond and reference.beyond_one_chance == pytest.approx(2 / 3)
     assert reference.beyond_seeds_chance == pytest.approx(
         sum(math.comb(5, k) * (2 / 3) ** k * (1 / 3) ** (5 - k) for k in range(n_beyond, 6))
     )
