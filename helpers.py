@@ -643,6 +643,7 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
     axis.text(0.98, tolerance * 1.5, label, transform=axis.get_yaxis_transform(), ha="right", va="bottom", fontsize=9)
     axis.set_yscale("log")
     axis.margins(y=0.12)
+    axis.set_ylim(top=2)  # the relative error cannot exceed 1
     axis.set(xlabel="weights W or biases b of layer 1, 2, …", ylabel="relative error vs\nfinite differences")
     axis.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=9.5)
     return _finish(fig, path)
