@@ -35,6 +35,13 @@ def test_exact_mcnemar_of_known_cases():
     assert analysis.exact_mcnemar_p(0, 6) == 2 / 64
 
 
+def test_binomial_tail_of_known_cases():
+    # At least 2 of 5 at chance 1/3: 1 − (2/3)^5 − 5 (1/3)(2/3)^4 = 1 − 32/243 − 80/243 = 131/243.
+    assert analysis.binomial_tail(2, 5, 1 / 3) == pytest.approx(131 / 243)
+    assert analysis.binomial_tail(0, 4, 0.3) == pytest.approx(1.0)
+    assert analysis.binomial_tail(3, 3, 0.5) == pytest.approx(1 / 8)
+
+
 def test_holm_adjusts_in_the_order_given():
     # Smallest first, multiplied by 4, 3, 2, 1; 0.04 · 1 is raised to the 0.06 before it, as adjusted values must not
     # fall. The products are the function's own, so they are compared exactly.
@@ -263,6 +270,11 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     # The reference's 87 cars taken for cats and 79 cats for cars: 2 · P(X <= 79), X ~ Binomial(166, 1/2).
     assert reference.class_p == pytest.approx(2 * sum(math.comb(166, k) for k in range(80)) / 2**166)
     assert reference.same_selection
+    # The reference's 0.917 against 87 of 100 correct here: inside [0.790, 0.922], outside once ours is 80 of 100.
+    assert reference.test_in_interval
+    results = hand_made_results()
+    results["selected"]["test_acc"] = 0.80
+    assert not analysis.analyse(results, committed_checks()).reference.test_in_interval
     # The largest by absolute distance, whichever its sign.
     distances = [(abs(r.train_distance), abs(r.val_distance)) for r in reference.models]
     assert reference.largest_train_distance == max(train for train, _ in distances)
