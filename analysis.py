@@ -504,7 +504,7 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
         fall_within_swings=below_best <= largest_drop,
         step_factor=step_factor,
         decay_per_step=decay_per_step,
-        decay_over_training=1 - (1 - decay_per_step) ** steps,
+        decay_over_training=shrinkage_by_decay_alone(run, steps),
         val_acc_by_seed=tuple(seed_run["val_acc"]),
         train_acc_by_seed=tuple(seed_run["train_acc"]),
         seed_val_acc=spread(seed_run["val_acc"]),
@@ -518,8 +518,19 @@ def model_record(run: dict, seed_run: dict, selected_name: str, n_val: int, step
 
 
 def steady_decay_per_step(config: dict) -> float:
-    """η λ / (1 − μ): the share of a parameter that weight decay alone removes per step, once momentum is steady."""
+    """η λ / (1 − μ): to first order, the share of a parameter weight decay alone removes per step, momentum steady."""
     return config["lr"] * config["weight_decay"] / (1 - config["momentum"])
+
+
+def shrinkage_by_decay_alone(config: dict, steps: int) -> float:
+    """The share of a parameter that weight decay removes over training if the loss gradient were zero: the
+    torch.optim.SGD rule run on weight decay's gradient alone."""
+    parameter, momentum_buffer = 1.0, None
+    for _ in range(steps):
+        gradient = config["weight_decay"] * parameter
+        momentum_buffer = gradient if momentum_buffer is None else config["momentum"] * momentum_buffer + gradient
+        parameter -= config["lr"] * momentum_buffer
+    return 1 - parameter
 
 
 def loss_rises(losses: Sequence[float]) -> int:

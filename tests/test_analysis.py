@@ -35,6 +35,17 @@ def test_exact_mcnemar_of_known_cases():
     assert analysis.exact_mcnemar_p(0, 6) == 2 / 64
 
 
+def test_weight_decay_alone_follows_the_sgd_rule():
+    # Without momentum each step keeps 1 − ηλ = 0.95 of the parameter.
+    assert analysis.shrinkage_by_decay_alone({"lr": 0.1, "momentum": 0.0, "weight_decay": 0.5}, 3) == pytest.approx(
+        1 - 0.95**3
+    )
+    # η = 0.1, μ = 0.5, λ = 1: the buffer starts at 1, θ = 0.9; then 0.5 · 1 + 0.9 = 1.4, θ = 0.9 − 0.14 = 0.76.
+    assert analysis.shrinkage_by_decay_alone({"lr": 0.1, "momentum": 0.5, "weight_decay": 1.0}, 2) == pytest.approx(
+        0.24
+    )
+
+
 def test_binomial_tail_of_known_cases():
     # At least 2 of 5 at chance 1/3: 1 − (2/3)^5 − 5 (1/3)(2/3)^4 = 1 − 32/243 − 80/243 = 131/243.
     assert analysis.binomial_tail(2, 5, 1 / 3) == pytest.approx(131 / 243)
@@ -162,7 +173,9 @@ def test_model_records_on_a_hand_made_run():
     assert (sliding.below_best_images, sliding.largest_val_drop_images, sliding.fall_within_swings) == (10, 5, False)
     assert (momentum.step_factor, momentum.decay_per_step) == (pytest.approx(1 / 0.15), 0.0)
     assert both.decay_per_step == pytest.approx(0.01 * 0.01 / 0.15)
-    assert both.decay_over_training == pytest.approx(1 - (1 - 0.01 * 0.01 / 0.15) ** 9)
+    assert both.decay_over_training == analysis.shrinkage_by_decay_alone(
+        {"lr": 0.01, "momentum": 0.85, "weight_decay": 0.01}, 9
+    )
     # Wilson's 95% interval for 50 of 100: 0.5 ± 1.96 / (1 + 1.96²/100) · sqrt(0.25/100 + 1.96²/40000).
     assert (plain.val_interval.low, plain.val_interval.high) == pytest.approx((0.40383, 0.59617), abs=1e-5)
     assert plain.seed_val_acc == analysis.Spread(0.525, pytest.approx(0.05 / math.sqrt(2)), 0.5, 0.55)
