@@ -45,6 +45,10 @@ class Interval:
     low: float
     high: float
 
+    def contains(self, value: float) -> bool:
+        """Whether the value lies inside the interval, ends included."""
+        return self.low <= value <= self.high
+
 
 @dataclass(frozen=True)
 class Spread:
@@ -612,7 +616,7 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         test_acc=selected["test_acc"],
         test_interval=wilson_interval(test_correct, sizes["test"]),
         test_correct=test_correct,
-        test_in_val_interval=model.val_interval.low <= selected["test_acc"] <= model.val_interval.high,
+        test_in_val_interval=model.val_interval.contains(selected["test_acc"]),
         first_as_second=first_as_second,
         second_as_first=second_as_first,
         errors=first_as_second + second_as_first,
@@ -706,7 +710,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         n_beyond_seeds=len(above + below),
         beyond_one_chance=beyond_one,
         beyond_seeds_chance=binomial_tail(len(above + below), len(compared), beyond_one),
-        test_in_interval=test_interval.low <= REFERENCE["test_acc"] <= test_interval.high,
+        test_in_interval=test_interval.contains(REFERENCE["test_acc"]),
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
