@@ -126,8 +126,8 @@ def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
 
 
 def p_value(p: float) -> str:
-    """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below 0.001."""
-    return "p < 0.001" if p < 0.001 else f"p = {decimals(p)}"
+    """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below 0.001; no line breaks inside it."""
+    return "p\u00a0<\u00a00.001" if p < 0.001 else f"p\u00a0=\u00a0{decimals(p)}"
 
 
 def in_words(number: float) -> str:

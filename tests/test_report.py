@@ -99,12 +99,13 @@ def test_decimals_round_an_exact_half_away_from_zero_and_print_a_true_minus():
 
 
 def test_a_p_value_below_0_001_is_quoted_as_such():
+    nbsp = "\u00a0"  # a p-value is never broken across lines
     assert [render_module.p_value(p) for p in (0.0374, 0.001, 0.00099, 0.0005, 1.3e-5)] == [
-        "p = 0.037",
-        "p = 0.001",
-        "p < 0.001",
-        "p < 0.001",
-        "p < 0.001",
+        f"p{nbsp}={nbsp}0.037",
+        f"p{nbsp}={nbsp}0.001",
+        f"p{nbsp}<{nbsp}0.001",
+        f"p{nbsp}<{nbsp}0.001",
+        f"p{nbsp}<{nbsp}0.001",
     ]
 
 
