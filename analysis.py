@@ -329,6 +329,7 @@ class Reference:
     largest_val_distance: float
     final_loss_model: Model
     final_loss: float
+    loss_model_least_fitted: bool  # its lowest-loss model has the lowest training accuracy of those with momentum
     decay_pairs: tuple[ReferencePair, ...]  # the weight-decay pairs of settings.COMPARISONS
 
 
@@ -690,6 +691,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
     val_distances = [abs(model.val_distance) for model in compared]
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
+    with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
     above = tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max)
     below = tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min)
     beyond_one = 2 / (len(results["seed_study"]["seeds"]) + 1)
@@ -712,6 +714,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],
         final_loss=loss,
+        loss_model_least_fitted=min(with_momentum, key=lambda r: r.train_acc).model.name == loss_model,
         decay_pairs=tuple(
             ReferencePair(by_name[a], by_name[b], by_name[b].train_acc < by_name[a].train_acc)
             for a, b in zip(*(COMPARISONS["weight_decay"][side] for side in ("base", "changed")), strict=True)

@@ -272,6 +272,14 @@ def test_a_control_that_differs_in_more_than_one_setting_from_the_model_it_varie
         analysis.analyse(results, committed_checks())
 
 
+def test_the_reference_s_lowest_loss_is_flagged_when_it_goes_with_its_least_fitted_run_with_momentum(monkeypatch):
+    # The reference's lowest loss is Model 5's, whose 0.976 is below its Model 3 (0.982) and Model 4 (0.983).
+    assert analysis.analyse(hand_made_results(), committed_checks()).reference.loss_model_least_fitted
+    accuracies = {**analysis.REFERENCE["accuracies"], "Model 5": (0.990, 0.913)}
+    monkeypatch.setitem(analysis.REFERENCE, "accuracies", accuracies)
+    assert not analysis.analyse(hand_made_results(), committed_checks()).reference.loss_model_least_fitted
+
+
 def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     reference = analysis.analyse(hand_made_results(), committed_checks()).reference
     model_1 = next(r for r in reference.models if r.model.name == "Model 1")
