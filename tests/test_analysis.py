@@ -272,6 +272,14 @@ def test_a_control_that_differs_in_more_than_one_setting_from_the_model_it_varie
         analysis.analyse(results, committed_checks())
 
 
+def test_the_values_tried_are_each_setting_s_distinct_values_in_ascending_order():
+    results = hand_made_results()
+    for run in results["models"][:4]:  # Models 1 to 4 now above Model 5's 0.05: the values come from the run
+        run["lr"] = 0.2
+    tried = analysis.analyse(results, committed_checks()).values_tried
+    assert tried == {"lr": (0.05, 0.2), "momentum": (0.0, 0.85), "weight_decay": (0.0, 0.01)}
+
+
 def test_the_reference_s_lowest_loss_is_flagged_when_it_goes_with_its_least_fitted_run_with_momentum(monkeypatch):
     # The reference's lowest loss is Model 5's, whose 0.976 is below its Model 3 (0.982) and Model 4 (0.983).
     assert analysis.analyse(hand_made_results(), committed_checks()).reference.loss_model_least_fitted
