@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from settings import CLASSES, COMPARISONS, COURSE_EPOCHS, MARK_EVERY
+from settings import CLASSES, COMPARISONS, COURSE_EPOCHS, MARK_EVERY, SGD_SETTINGS
 
 SIGNIFICANCE = 0.05  # a difference is resolved when its test's p-value (adjusted where several are made) is below
 CONFIDENCE = 0.95  # the coverage of every interval
-SETTINGS_TRIED = ("lr", "momentum", "weight_decay")  # the settings that configurations vary, named as in SGD
 Z = statistics.NormalDist().inv_cdf(1 - (1 - CONFIDENCE) / 2)
 
 # The reference report's published numbers (3 decimals): training and validation accuracy per model, its selected
@@ -414,7 +413,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
         seeds=seeds,
         n_seeds=len(seeds),
         n_models=len(models),
-        values_tried={key: tuple(sorted({run[key] for run in results["models"]})) for key in SETTINGS_TRIED},
+        values_tried={key: tuple(sorted({run[key] for run in results["models"]})) for key in SGD_SETTINGS},
         epochs=settings["epochs"],
         batch_size=settings["batch_size"],
         sizes=dict(sizes),
@@ -548,7 +547,7 @@ def loss_rises(losses: Sequence[float]) -> int:
 def control_record(control: dict, models: dict[str, Model]) -> Control:
     """A control's seed runs against those of the model it varies and of the model it copies."""
     varies = models[control["varies"]]
-    differing = [key for key in SETTINGS_TRIED if control[key] != getattr(varies, key)]
+    differing = [key for key in SGD_SETTINGS if control[key] != getattr(varies, key)]
     if len(differing) != 1:
         raise ValueError(f"{control['name']} must differ from {varies.name} in one setting, but differs in {differing}")
     rises = tuple(loss_rises(curve) for curve in control["train_loss"])
@@ -637,7 +636,7 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
     """One setting changed alone: each pair seed by seed, then every changed run against every base run."""
     setting, base, changed = spec["setting"], spec["base"], spec["changed"]
     for a, b in zip(base, changed, strict=True):
-        differing = {key for key in SETTINGS_TRIED if getattr(models[a], key) != getattr(models[b], key)}
+        differing = {key for key in SGD_SETTINGS if getattr(models[a], key) != getattr(models[b], key)}
         if differing != {setting}:
             raise ValueError(f"{a} and {b} must differ in {setting} only, but differ in {sorted(differing)}")
     by_seed = {name: models[name].val_acc_by_seed for name in (*base, *changed)}

@@ -40,6 +40,7 @@ from settings import (  # noqa: F401
     MARK_EVERY,
     SECOND_SEED_CONFIG,
     SEED,
+    SGD_SETTINGS,
     STUDY_SEEDS,
 )
 
@@ -520,7 +521,7 @@ def _run_epochs(
 
 def sgd_settings(config: dict) -> dict:
     """The learning rate, momentum and weight decay of a configuration, as torch.optim.SGD takes them."""
-    return {key: config[key] for key in ("lr", "momentum", "weight_decay")}
+    return {key: config[key] for key in SGD_SETTINGS}
 
 
 def train_config(

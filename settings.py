@@ -6,6 +6,7 @@ CLASSES = ("automobile", "cat")
 IMAGE_SIZE = 16  # pixels per side, after the resize from CIFAR-10's 32
 EPOCHS = 30
 BATCH_SIZE = 256
+SGD_SETTINGS = ("lr", "momentum", "weight_decay")  # what a configuration sets, as torch.optim.SGD names it
 CONFIGS = (
     {"name": "Model 1", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0},
     {"name": "Model 2", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.01},
