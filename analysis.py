@@ -320,11 +320,12 @@ class Reference:
     largest_train_distance: float
     train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
     train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
-    n_beyond_seeds: int  # configurations whose reference training accuracy lies above or below all our seeds
-    # Were the reference's runs like ours, each would lie beyond all our seeds (above or below) with chance
-    # 2 / (seeds + 1); and at least as many configurations as here would, if independent, with the second chance.
-    beyond_one_chance: float
-    beyond_seeds_chance: float
+    # Were the reference's runs like ours, each would lie above all our seeds with chance 1 / (seeds + 1), and below
+    # all with the same chance; at least as many configurations as here would lie above (below) all, if independent,
+    # with the chance above_seeds_chance (below_seeds_chance).
+    one_side_chance: float
+    above_seeds_chance: float
+    below_seeds_chance: float
     test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
     largest_val_distance: float
     final_loss_model: Model
@@ -694,7 +695,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
     above = tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max)
     below = tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min)
-    beyond_one = 2 / (len(results["seed_study"]["seeds"]) + 1)
+    one_side = 1 / (len(results["seed_study"]["seeds"]) + 1)
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -707,9 +708,9 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         largest_train_distance=max(train_distances),
         train_above_seeds=above,
         train_below_seeds=below,
-        n_beyond_seeds=len(above + below),
-        beyond_one_chance=beyond_one,
-        beyond_seeds_chance=binomial_tail(len(above + below), len(compared), beyond_one),
+        one_side_chance=one_side,
+        above_seeds_chance=binomial_tail(len(above), len(compared), one_side),
+        below_seeds_chance=binomial_tail(len(below), len(compared), one_side),
         test_in_interval=test_interval.contains(REFERENCE["test_acc"]),
         largest_val_distance=max(val_distances),
         final_loss_model=models[loss_model],

@@ -661,12 +661,13 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     axis.plot(positions + 0.1, val, "s", ms=7, mfc="white", color="black", zorder=3, label="validation")
     for split, x in (("train", positions - 0.1), ("val", positions + 0.3)):
         manual = [model["manual"][f"{split}_acc"] for model in models]
-        label = "manual update, beside each" if split == "train" else "_"
+        label = "manual update (right of SGD)" if split == "train" else "_"
         axis.plot(x, manual, "x", ms=6, mew=1.5, color="black", label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
     axis.set_ylim(top=math.ceil((max(train) + 0.005) / 0.02) * 0.02)  # a labelled tick above the highest marker
-    axis.set(xlabel="model", ylabel="final accuracy", xlim=(0.4, len(models) + 0.6))
+    epochs = len(models[0]["sgd"]["train_loss"])
+    axis.set(xlabel="model", ylabel=f"accuracy after epoch {epochs}", xlim=(0.4, len(models) + 0.6))
     axis.grid(axis="y", color="#EEEEEE")
     axis.legend(
         loc="upper center", bbox_to_anchor=(0.45, -0.25), ncol=2, fontsize=9, columnspacing=1.5, handlelength=1.6
@@ -725,7 +726,7 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
     axis.yaxis.set_minor_formatter(plt.NullFormatter())
     # Early in training every loss is high: room below the curves' start holds the legend.
     axis.set_ylim(bottom=0.45 * min(min(model["sgd"]["train_loss"]) for model in models))
-    axis.legend(loc="lower left", handlelength=4, fontsize=9)
+    axis.legend(loc="lower left", handlelength=4)
     return _finish(fig, path)
 
 

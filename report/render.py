@@ -30,7 +30,7 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 if __package__ in (None, ""):  # run as a script, python report/render.py: import as the package it is part of
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from analysis import Analysis, load_analysis
+from analysis import Analysis, Spread, load_analysis
 from report.chromium import CHROMIUM_FLAGS, PDF_COMMAND, find_chromium
 
 HERE = Path(__file__).resolve().parent
@@ -113,6 +113,7 @@ def _environment(folder: Path) -> jinja2.Environment:
         g=lambda value: f"{value:g}",  # a setting as it is usually written: 0, 0.85, 0.01
         pct=lambda share, digits=1: f"{100 * share:.{digits}f}%",
         p=p_value,
+        span=value_range,
         names=lambda models: _listed([model.name for model in models]),  # "Model 3 and Model 5"
     )
     return environment
@@ -128,6 +129,11 @@ def decimals(value: float, digits: int = 3, signed: bool = False) -> str:
 def p_value(p: float) -> str:
     """A p-value as it is quoted: "p = 0.037", or "p < 0.001" below 0.001; no line breaks inside it."""
     return "p\u00a0<\u00a00.001" if p < 0.001 else f"p\u00a0=\u00a0{decimals(p)}"
+
+
+def value_range(spread: Spread) -> str:
+    """The range of a few whole counts, "1–4", or the one value when all are equal: "0", not "0–0"."""
+    return f"{spread.min:g}" if spread.min == spread.max else f"{spread.min:g}–{spread.max:g}"
 
 
 def in_words(number: float) -> str:

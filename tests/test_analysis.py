@@ -313,12 +313,11 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
         [entry.model.name for entry in group] for group in (reference.train_above_seeds, reference.train_below_seeds)
     )
     assert "Model 1" in above and "Model 1" not in below
-    # Beyond both of two seeds, one side or the other, with chance 2/3 each: at least as many of the five as here.
-    n_beyond = len(above) + len(below)
-    assert reference.n_beyond_seeds == n_beyond and reference.beyond_one_chance == pytest.approx(2 / 3)
-    assert reference.beyond_seeds_chance == pytest.approx(
-        sum(math.comb(5, k) * (2 / 3) ** k * (1 / 3) ** (5 - k) for k in range(n_beyond, 6))
-    )
+    # Above both of two seeds with chance 1/3, and below both with 1/3: at least as many of the five as here.
+    assert reference.one_side_chance == pytest.approx(1 / 3)
+    for count, chance in ((len(above), reference.above_seeds_chance), (len(below), reference.below_seeds_chance)):
+        tail = sum(math.comb(5, k) * (1 / 3) ** k * (2 / 3) ** (5 - k) for k in range(count, 6))
+        assert chance == pytest.approx(tail)
     for entry in reference.models:
         seeds = entry.model.seed_train_acc
         assert (entry.model.name in above, entry.model.name in below) == (

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from analysis import spread
 from report import chromium
 from report import render as render_module
 
@@ -96,6 +97,10 @@ def test_decimals_round_an_exact_half_away_from_zero_and_print_a_true_minus():
     # 1/16 and 3/16 are exact in binary: Python's format would print 0.062 (half to even) for the first.
     assert [render_module.decimals(value) for value in (1 / 16, 3 / 16, -1 / 16)] == ["0.063", "0.188", "−0.063"]
     assert render_module.decimals(0.0004999, 3) == "0.000" and render_module.decimals(2.19, 2, signed=True) == "+2.19"
+
+
+def test_a_range_of_equal_counts_is_one_number():
+    assert [render_module.value_range(spread(counts)) for counts in ([0, 0, 0], [4, 1, 2], [3, 3])] == ["0", "1–4", "3"]
 
 
 def test_a_p_value_below_0_001_is_quoted_as_such():

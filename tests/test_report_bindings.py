@@ -127,6 +127,8 @@ def sentinel_renderer(monkeypatch: pytest.MonkeyPatch):
         filters = render_module._environment(folder).filters
         for name in ("d", "sci", "pct", "n", "words", "g", "p"):
             monkeypatch.setitem(filters, name, passing_sentinels(filters[name]))
+        # A range of counts prints one number when its ends are equal: here both ends, as the fields they are.
+        monkeypatch.setitem(filters, "span", lambda spread: f"{spread.min}–{spread.max}")
         return render_module.render_markdown(sentinels, AUTHORS, template=template)
 
     return render
