@@ -317,7 +317,6 @@ class Reference:
     class_p: float
     classes_differ: bool
     models: tuple[ReferenceModel, ...]
-    largest_train_distance: float
     train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
     train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
     # Were the reference's runs like ours, each would lie above all our seeds with chance 1 / (seeds + 1), and below
@@ -688,7 +687,6 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
         compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
     class_p = exact_mcnemar_p(first_as_second, second_as_first)
-    train_distances = [abs(model.train_distance) for model in compared]
     val_distances = [abs(model.val_distance) for model in compared]
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
@@ -705,7 +703,6 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         class_p=class_p,
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
-        largest_train_distance=max(train_distances),
         train_above_seeds=above,
         train_below_seeds=below,
         one_side_chance=one_side,
