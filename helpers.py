@@ -652,17 +652,17 @@ def plot_gradient_check(checks: dict[str, GradientCheck], path: SavePath = None)
 
 def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     """Training (filled) and validation (open) accuracy of each model after the last epoch, joined per model;
-    the manual update's values as a cross beside each SGD marker."""
+    the manual update's values beside each SGD marker, × for training and + for validation."""
     fig, axis = plt.subplots(figsize=(3.9, 2.9))
     positions = np.arange(1, len(models) + 1)
     train, val = ([model["sgd"][f"{split}_acc"] for model in models] for split in ("train", "val"))
-    axis.plot([positions - 0.3, positions + 0.1], [train, val], color="#999999", lw=1)
-    axis.plot(positions - 0.3, train, "o", ms=7, color=SPLIT_COLORS["train"], zorder=3, label="training")
-    axis.plot(positions + 0.1, val, "s", ms=7, mfc="white", color="black", zorder=3, label="validation")
-    for split, x in (("train", positions - 0.1), ("val", positions + 0.3)):
+    axis.plot([positions - 0.3, positions + 0.1], [train, val], color="#666666", lw=1.2)
+    axis.plot(positions - 0.3, train, "o", ms=7, color=SPLIT_COLORS["train"], zorder=3, label="SGD, training")
+    axis.plot(positions + 0.1, val, "s", ms=7, mfc="white", color="black", zorder=3, label="SGD, validation")
+    for split, x, marker in (("train", positions - 0.1, "x"), ("val", positions + 0.3, "+")):
         manual = [model["manual"][f"{split}_acc"] for model in models]
-        label = "manual update (right of SGD)" if split == "train" else "_"
-        axis.plot(x, manual, "x", ms=6, mew=1.5, color="black", label=label)
+        label = f"manual, {'training' if split == 'train' else 'validation'}"
+        axis.plot(x, manual, marker, ms=7, mew=1.5, color="black", label=label)
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
     axis.set_ylim(top=math.ceil((max(train) + 0.005) / 0.02) * 0.02)  # a labelled tick above the highest marker
