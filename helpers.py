@@ -659,10 +659,12 @@ def plot_accuracies(models: list[dict], path: SavePath = None) -> Figure:
     axis.plot([positions - 0.3, positions + 0.1], [train, val], color="#666666", lw=1.2)
     axis.plot(positions - 0.3, train, "o", ms=7, color=SPLIT_COLORS["train"], zorder=3, label="SGD, training")
     axis.plot(positions + 0.1, val, "s", ms=7, mfc="white", color="black", zorder=3, label="SGD, validation")
-    for split, x, marker in (("train", positions - 0.1, "x"), ("val", positions + 0.3, "+")):
+    for split, name, x, marker in (
+        ("train", "training", positions - 0.1, "x"),
+        ("val", "validation", positions + 0.3, "+"),
+    ):
         manual = [model["manual"][f"{split}_acc"] for model in models]
-        label = f"manual, {'training' if split == 'train' else 'validation'}"
-        axis.plot(x, manual, marker, ms=7, mew=1.5, color="black", label=label)
+        axis.plot(x, manual, marker, ms=7, mew=1.5, color="black", label=f"manual, {name}")
     axis.set_xticks(positions, [model["name"].split()[-1] for model in models])
     axis.margins(y=0.08)
     axis.set_ylim(top=math.ceil((max(train) + 0.005) / 0.02) * 0.02)  # a labelled tick above the highest marker
