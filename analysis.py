@@ -84,7 +84,18 @@ def exact_mcnemar_p(only_first_right: int, only_second_right: int) -> float:
 
 def binomial_tail(at_least: int, n: int, p: float) -> float:
     """The chance of at least `at_least` successes in n independent trials that each succeed with chance p."""
-    return sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(at_least, n + 1))
+    # The full sum is 1 up to rounding, which can exceed it by an ulp.
+    return min(1.0, sum(math.comb(n, k) * p**k * (1 - p) ** (n - k) for k in range(at_least, n + 1)))
+
+
+def class_error_p(confusion: Sequence[Sequence[int]]) -> float:
+    """Two-sided exact binomial test that each class takes a share of the errors equal to its share of the images."""
+    (_, first_as_second), (second_as_first, _) = confusion
+    errors = first_as_second + second_as_first
+    first_share = sum(confusion[0]) / (sum(confusion[0]) + sum(confusion[1]))
+    at_least = binomial_tail(first_as_second, errors, first_share)
+    at_most = binomial_tail(second_as_first, errors, 1 - first_share)
+    return min(1.0, 2 * min(at_least, at_most))
 
 
 def holm_adjusted(p_values: Sequence[float]) -> list[float]:
@@ -275,8 +286,10 @@ class Selection:
     test_in_val_interval: bool  # the test accuracy lies in the selected model's validation interval
     first_as_second: int  # images of the first class (cars) taken for the second (cats)
     second_as_first: int
+    first_class_size: int  # test images of the first class
+    second_class_size: int
     errors: int
-    class_p: float  # exact two-sided test that an error is as likely a car as a cat
+    class_p: float  # class_error_p: do the two classes' error rates differ?
     classes_differ: bool
     tests: tuple[PairedTest, ...]
     n_tests: int
@@ -610,7 +623,7 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         )
         for test, p, holm_p in zip(results["paired_tests"], raw, holm_adjusted(raw), strict=True)
     )
-    class_p = exact_mcnemar_p(first_as_second, second_as_first)
+    class_p = class_error_p(confusion)
     test_correct = round(selected["test_acc"] * sizes["test"])
     model = models[selected["name"]]
     return Selection(
@@ -621,6 +634,8 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         test_in_val_interval=model.val_interval.contains(selected["test_acc"]),
         first_as_second=first_as_second,
         second_as_first=second_as_first,
+        first_class_size=sum(confusion[0]),
+        second_class_size=sum(confusion[1]),
         errors=first_as_second + second_as_first,
         class_p=class_p,
         classes_differ=class_p < SIGNIFICANCE,
@@ -686,7 +701,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         val_sd = math.sqrt(model.seed_val_acc.std**2 + ours * (1 - ours) / n_val + theirs * (1 - theirs) / n_val)
         train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
         compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
-    class_p = exact_mcnemar_p(first_as_second, second_as_first)
+    class_p = class_error_p(confusion)
     val_distances = [abs(model.val_distance) for model in compared]
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}

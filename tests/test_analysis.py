@@ -200,6 +200,19 @@ def test_selection_and_paired_tests_on_a_hand_made_run():
     # 10 cars taken for cats and 3 cats for cars: two-sided, 2 · P(X ≤ 3) for X ~ Binomial(13, 1/2).
     assert selection.class_p == pytest.approx(2 * sum(math.comb(13, k) for k in range(4)) / 2**13)
     assert not selection.classes_differ
+    assert (selection.first_class_size, selection.second_class_size) == (50, 50)
+
+
+def test_the_class_error_test_expects_each_class_s_share_of_the_errors():
+    # 50 cars with 10 errors, 30 cats with 3: were the error rates equal, an error would be a car with chance 5/8,
+    # so 10 car errors of 13 is the likely split, not a lopsided one.
+    def chance(k: int) -> float:
+        return math.comb(13, k) * (5 / 8) ** k * (3 / 8) ** (13 - k)
+
+    expected = 2 * min(sum(chance(k) for k in range(10, 14)), sum(chance(k) for k in range(11)))
+    assert analysis.class_error_p([[40, 10], [3, 27]]) == pytest.approx(min(1.0, expected))
+    assert expected > 2 * analysis.exact_mcnemar_p(10, 3)  # a fair coin would call this split twice as unlikely
+    assert analysis.class_error_p([[30, 20], [29, 1]]) < 0.01
 
 
 def test_the_baseline_on_the_test_set_scores_its_class_share():
