@@ -382,6 +382,7 @@ class Analysis:
     loss_epochs: tuple[int, ...]  # the epochs of the loss table: those of the course's example output
     epoch_changes: int  # changes from one epoch's loss to the next
     torch_series: str  # the torch release series whose documentation the report cites, e.g. "2.14"
+    mkl_docs_version: str  # the MKL release as its documentation's address spells it, e.g. "2024-2"
     numerics: dict
     baseline_predicts: str
     baseline_test_acc: float  # the share of the test images in the class the baseline always answers
@@ -436,6 +437,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
         mark_every=MARK_EVERY,
         epoch_changes=settings["epochs"] - 1,
         torch_series=".".join(results["numerics"]["torch"].split(".")[:2]),
+        mkl_docs_version=results["numerics"]["mkl"].replace(".", "-"),
         loss_epochs=tuple(epoch for epoch in COURSE_EPOCHS if epoch <= settings["epochs"]),
         numerics=dict(results["numerics"]),
         baseline_predicts=results["baseline"]["predicts"],

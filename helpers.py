@@ -25,7 +25,7 @@ from torch.utils.data import TensorDataset
 from analysis import Model, Selection
 
 # Before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
-from numerics import NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
+from numerics import MKL_VERSION, NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
 
 # The study's settings (settings.py), re-exported for the notebooks.
 from settings import (  # noqa: F401

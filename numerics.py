@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def mkl_numerics_mode() -> str:
     return MKL_BRANCHES.get(branch, f"branch {branch}") + (",STRICT" if mode & MKL_STRICT_FLAG else "")
 
 
+def mkl_version() -> str:
+    """The version of the MKL inside this PyTorch build, as its build configuration names it (e.g. '2024.2')."""
+    found = re.search(r"Math Kernel Library Version (\d+\.\d+)", torch.__config__.show())
+    return found.group(1) if found else "no MKL"
+
+
 def numerics_problem() -> str | None:
     """Why this process's numbers may differ from the committed ones, or None when they are pinned."""
     mode, requested = mkl_numerics_mode(), os.environ.get("MKL_CBWR")
@@ -52,6 +59,7 @@ def numerics_problem() -> str | None:
 
 
 NUMERICS_MODE = mkl_numerics_mode()
+MKL_VERSION = mkl_version()
 if NUMERICS_MODE.split(",")[0] == PINNED_MKL_MODE:
     torch.set_num_threads(min(PINNED_MAX_THREADS, torch.get_num_threads()))
 NUMERICS_PROBLEM = numerics_problem()

@@ -124,7 +124,7 @@ def hand_made_results() -> dict:
     control["train_loss"] = [[1.0, 0.9, 0.65], [1.0, 0.8, 0.4]]
     return {
         "settings": {"seed": 42, "epochs": 3, "batch_size": 4, "classes": ["automobile", "cat"]},
-        "numerics": {"mkl_mode": "COMPATIBLE", "max_threads": 2, "torch": "2.14.1"},
+        "numerics": {"mkl": "2024.2", "mkl_mode": "COMPATIBLE", "max_threads": 2, "torch": "2.14.1"},
         "data": {"sizes": {"train": 10, "val": 100, "test": 100}},
         "baseline": {"predicts": "automobile", "val_acc": 0.5},
         "models": models,
@@ -156,6 +156,7 @@ def test_model_records_on_a_hand_made_run():
     # 10 training images in batches of 4: 3 steps per epoch, the last of 2 images; 9 steps in 3 epochs.
     assert (result.steps, result.last_batch, result.training_images, result.epoch_changes) == (9, 2, 110, 2)
     assert result.torch_series == "2.14"
+    assert result.mkl_docs_version == "2024-2"
     assert result.loss_epochs == (1,), "of the course's epochs, only the first is within 3"
     plain, _, momentum, both, _ = result.models
     assert [m.loss_rises for m in result.models] == [0, 0, 1, 1, 2]

@@ -51,6 +51,7 @@ def test_training_is_bitwise_the_same_for_any_thread_count_and_cpu_path():
 def test_the_committed_selected_model_reproduces(cifar_root):
     committed = json.loads((REPO / "figures" / "results.json").read_text())
     assert committed["numerics"]["mkl_mode"] == numerics.PINNED_MKL_MODE, "results.json was made in another mode"
+    assert committed["numerics"]["mkl"] == numerics.MKL_VERSION, "results.json was made with another MKL"
     selected, settings = committed["selected"], committed["settings"]
     record = next(model for model in committed["models"] if model["name"] == selected["name"])
     data = helpers.load_cifar2(cifar_root)
