@@ -244,6 +244,8 @@ class Comparison:
     changed_always_ahead: bool  # every seed run of the changed configurations beat every base run
     changed_gap_larger: bool  # every changed configuration ends with a larger training-minus-validation gap (seed 42)
     train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
+    final_loss_lower_always: bool  # in every pair, the changed configuration's seed-42 run ended with the lower loss
+    changed_peaks_within_swings: bool  # every changed configuration has fall_within_swings (seed 42)
     seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
 
 
@@ -668,6 +670,8 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         ratio=changed_value / base_value if base_value else None,
         pairs=pairs,
         train_lower_always=all(pair.train_acc.always_below for pair in pairs),
+        final_loss_lower_always=all(pair.final_loss_lower for pair in pairs),
+        changed_peaks_within_swings=all(models[name].fall_within_swings for name in changed),
         base_models=tuple(models[name] for name in base),
         changed_models=tuple(models[name] for name in changed),
         shared_lr=None if setting == "lr" else models[base[0]].lr,

@@ -170,8 +170,11 @@ def test_model_records_on_a_hand_made_run():
     # A slow slide, 0.8 → 0.75 → 0.7: 10 images below the best, more than either fall of 5.
     results = hand_made_results()
     results["models"][2]["sgd"]["val_acc_per_epoch"] = [0.8, 0.75, 0.7]
-    sliding = analysis.analyse(results, committed_checks()).models[2]
-    assert (sliding.below_best_images, sliding.largest_val_drop_images, sliding.fall_within_swings) == (10, 5, False)
+    sliding = analysis.analyse(results, committed_checks())
+    assert (sliding.models[2].below_best_images, sliding.models[2].largest_val_drop_images) == (10, 5)
+    assert not sliding.models[2].fall_within_swings
+    assert result.comparisons["momentum"].changed_peaks_within_swings, "Model 4 ends at its best, Model 3 within"
+    assert not sliding.comparisons["momentum"].changed_peaks_within_swings, "Model 3 slid further than it fell"
     assert (momentum.step_factor, momentum.decay_per_step) == (pytest.approx(1 / 0.15), 0.0)
     assert both.decay_per_step == pytest.approx(0.01 * 0.01 / 0.15)
     assert both.decay_over_training == analysis.shrinkage_by_decay_alone(
@@ -244,6 +247,7 @@ def test_comparisons_follow_the_declared_pairs_seed_by_seed():
     results["models"][3]["sgd"]["train_acc"] = 0.9  # ... but Model 4's gap of 0.15 is
     assert analysis.analyse(results, committed_checks()).comparisons["momentum"].changed_gap_larger
     assert not comparisons["weight_decay"].pairs[0].final_loss_lower
+    assert momentum.final_loss_lower_always and not comparisons["weight_decay"].final_loss_lower_always
     assert momentum.shared_lr == 0.01 and momentum.changed_step_factor == pytest.approx(1 / 0.15)
     # Weight decay, Model 3 → Model 4: training −0.05 and +0.15, validation +0.05 and −0.15: t = ±0.5.
     _, with_momentum = comparisons["weight_decay"].pairs
