@@ -332,16 +332,13 @@ class Reference:
     class_p: float
     classes_differ: bool
     models: tuple[ReferenceModel, ...]
-    train_above_seeds: tuple[ReferenceModel, ...]  # whose reference training accuracy is above ours at every seed
-    train_below_seeds: tuple[ReferenceModel, ...]  # and below ours at every seed
-    # Were the reference's runs like ours, each would lie above all our seeds with chance 1 / (seeds + 1), and below
-    # all with the same chance; at least as many configurations as here would lie above (below) all, if independent,
-    # with the chance above_seeds_chance (below_seeds_chance).
-    one_side_chance: float
-    above_seeds_chance: float
-    below_seeds_chance: float
-    test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
+    # A further run of ours lies within prediction_distance seed standard deviations of our mean with probability
+    # CONFIDENCE: Student's t with seeds − 1 degrees of freedom, times sqrt(1 + 1 / seeds) for the mean's own error.
+    prediction_distance: float
+    largest_train_distance: float  # the largest |train_distance|
     largest_val_distance: float
+    all_within_prediction: bool  # every training and validation distance is inside ± prediction_distance
+    test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
     final_loss_model: Model
     final_loss: float
     loss_model_least_fitted: bool  # its lowest-loss model has the lowest training accuracy of those with momentum
@@ -708,13 +705,13 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         train_distance = (train_acc - model.seed_train_acc.mean) / model.seed_train_acc.std
         compared.append(ReferenceModel(model, train_acc, theirs, train_distance, (theirs - ours) / val_sd))
     class_p = class_error_p(confusion)
+    n_seeds = len(results["seed_study"]["seeds"])
+    prediction = student_t_critical(n_seeds - 1) * math.sqrt(1 + 1 / n_seeds)
+    train_distances = [abs(model.train_distance) for model in compared]
     val_distances = [abs(model.val_distance) for model in compared]
     loss_model, loss = REFERENCE["final_train_loss"]
     by_name = {entry.model.name: entry for entry in compared}
     with_momentum = tuple(entry for entry in compared if entry.model.momentum > 0)
-    above = tuple(entry for entry in compared if entry.train_acc > entry.model.seed_train_acc.max)
-    below = tuple(entry for entry in compared if entry.train_acc < entry.model.seed_train_acc.min)
-    one_side = 1 / (len(results["seed_study"]["seeds"]) + 1)
     return Reference(
         selected=REFERENCE["selected"],
         same_selection=REFERENCE["selected"] == results["selected"]["name"],
@@ -724,13 +721,11 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         class_p=class_p,
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
-        train_above_seeds=above,
-        train_below_seeds=below,
-        one_side_chance=one_side,
-        above_seeds_chance=binomial_tail(len(above), len(compared), one_side),
-        below_seeds_chance=binomial_tail(len(below), len(compared), one_side),
-        test_in_interval=test_interval.contains(REFERENCE["test_acc"]),
+        prediction_distance=prediction,
+        largest_train_distance=max(train_distances),
         largest_val_distance=max(val_distances),
+        all_within_prediction=max(train_distances + val_distances) < prediction,
+        test_in_interval=test_interval.contains(REFERENCE["test_acc"]),
         final_loss_model=models[loss_model],
         final_loss=loss,
         loss_model_least_fitted=min(with_momentum, key=lambda r: r.train_acc).model.name == loss_model,

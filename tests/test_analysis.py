@@ -324,22 +324,16 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     assert not analysis.analyse(results, committed_checks()).reference.test_in_interval
     # The largest by absolute distance, whichever its sign.
     assert reference.largest_val_distance == max(abs(r.val_distance) for r in reference.models)
-    # Above or below every seed: Model 1's 0.897 against its seeds' 0.6 and 0.7.
-    above, below = (
-        [entry.model.name for entry in group] for group in (reference.train_above_seeds, reference.train_below_seeds)
-    )
-    assert "Model 1" in above and "Model 1" not in below
-    # Above both of two seeds with chance 1/3, and below both with 1/3: at least as many of the five as here.
-    assert reference.one_side_chance == pytest.approx(1 / 3)
-    for count, chance in ((len(above), reference.above_seeds_chance), (len(below), reference.below_seeds_chance)):
-        tail = sum(math.comb(5, k) * (1 / 3) ** k * (2 / 3) ** (5 - k) for k in range(count, 6))
-        assert chance == pytest.approx(tail)
-    for entry in reference.models:
-        seeds = entry.model.seed_train_acc
-        assert (entry.model.name in above, entry.model.name in below) == (
-            entry.train_acc > seeds.max,
-            entry.train_acc < seeds.min,
-        )
+    assert reference.largest_train_distance == max(abs(r.train_distance) for r in reference.models)
+    # A third run of ours, with two seeds, lies within t(0.975, 1 df) · sqrt(1 + 1/2) = 12.706 · 1.225 standard
+    # deviations of their mean with probability 0.95: every distance here is inside.
+    assert reference.prediction_distance == pytest.approx(12.7062 * math.sqrt(1.5), rel=1e-4)
+    assert reference.all_within_prediction
+    # Model 1's two seeds trained to 0.6 and 0.6001: the reference's 0.897 lies thousands of such spreads away.
+    results = hand_made_results()
+    model_1_seeds = next(m for m in results["seed_study"]["models"] if m["name"] == "Model 1")
+    model_1_seeds["train_acc"] = [0.6, 0.6001]
+    assert not analysis.analyse(results, committed_checks()).reference.all_within_prediction
 
 
 def test_a_pair_that_differs_in_more_than_its_setting_is_refused(monkeypatch):
