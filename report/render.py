@@ -249,7 +249,7 @@ def build_html(markdown: str) -> str:
     mathjax_config = (
         "<script>window.MathJax = {"
         'tex: {inlineMath: [["$", "$"]], processEscapes: true, packages: {"[-]": ["noundefined"]}}, '
-        'svg: {fontCache: "global"}, options: {enableMenu: false}, '
+        'svg: {fontCache: "global", scale: 0.9}, options: {enableMenu: false}, '
         "startup: {pageReady: () => MathJax.startup.defaultPageReady().then(() => { window.typesetDone = true; })}"
         "};</script>"
     )
