@@ -783,7 +783,7 @@ def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figur
         ticks.append(f"{name}\n{text}")
     axis.set_xticks(range(3), ticks)
     axis.margins(x=0.25, y=0.15)
-    axis.set_ylabel("accuracy (zoomed)")
+    axis.set(title=f"{model.name}, selected", ylabel="accuracy (zoomed)")
     return _finish(fig, path)
 
 
