@@ -290,7 +290,6 @@ class Selection:
     second_as_first: int
     first_class_size: int  # test images of the first class
     second_class_size: int
-    errors: int
     class_p: float  # class_error_p: do the two classes' error rates differ?
     classes_differ: bool
     tests: tuple[PairedTest, ...]
@@ -637,7 +636,6 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
         second_as_first=second_as_first,
         first_class_size=sum(confusion[0]),
         second_class_size=sum(confusion[1]),
-        errors=first_as_second + second_as_first,
         class_p=class_p,
         classes_differ=class_p < SIGNIFICANCE,
         tests=tests,

@@ -195,7 +195,7 @@ def test_selection_and_paired_tests_on_a_hand_made_run():
     assert [test.holm_p for test in selection.tests] == pytest.approx([3 * p_model_1, 4 * p_model_2, 1.0, 1.0])
     assert [test.resolved for test in selection.tests] == [True, True, False, False]
     assert [m.name for m in selection.unresolved] == ["Model 3", "Model 5"]
-    assert (selection.test_correct, selection.errors) == (87, 13)
+    assert (selection.test_correct, selection.first_as_second, selection.second_as_first) == (87, 10, 3)
     # Model 4 gets 75 of 100 validation images right: Wilson interval about [0.657, 0.825], which 0.87 is above.
     assert not selection.test_in_val_interval
     results = hand_made_results()
