@@ -804,7 +804,7 @@ def plot_confusion_matrix(matrix: list[list[int]], classes: Sequence[str], title
 
 def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePath = None) -> Figure:
     """Each seed's validation accuracy per model as dots, the main run (first seed) ringed, and the mean ± std."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.1))
+    fig, axis = plt.subplots(figsize=(7.5, 2.7))
     names = []
     for index, model in enumerate(models):
         style, values, spread = MODEL_STYLES[index % len(MODEL_STYLES)], model.val_acc_by_seed, model.seed_val_acc
@@ -818,6 +818,6 @@ def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePat
         names.append(f"{model.name}\n{spread.mean:.3f} ± {spread.std:.3f}{chosen}")
     axis.set_xticks(range(len(names)), names)
     axis.margins(y=0.12)
-    axis.set(ylabel="validation accuracy, last epoch")
-    axis.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.27))
+    axis.set(ylabel="validation accuracy")
+    axis.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _finish(fig, path)

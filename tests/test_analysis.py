@@ -325,6 +325,14 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     # The largest by absolute distance, whichever its sign.
     assert reference.largest_val_distance == max(abs(r.val_distance) for r in reference.models)
     assert reference.largest_train_distance == max(abs(r.train_distance) for r in reference.models)
+    # Above our mean by the sign of the distance, whatever its size: every reference run tops these short trainings
+    # until Model 4's seeds reach 0.99 and 0.995, above the reference's 0.983.
+    assert [r.model.name for r in reference.train_above_ours] == [f"Model {n}" for n in range(1, 6)]
+    results = hand_made_results()
+    model_4_seeds = next(m for m in results["seed_study"]["models"] if m["name"] == "Model 4")
+    model_4_seeds["train_acc"] = [0.99, 0.995]
+    above = analysis.analyse(results, committed_checks()).reference.train_above_ours
+    assert [r.model.name for r in above] == ["Model 1", "Model 2", "Model 3", "Model 5"]
     # A third run of ours, with two seeds, lies within t(0.975, 1 df) · sqrt(1 + 1/2) = 12.706 · 1.225 standard
     # deviations of their mean with probability 0.95: every distance here is inside.
     assert reference.prediction_distance == pytest.approx(12.7062 * math.sqrt(1.5), rel=1e-4)
