@@ -818,6 +818,7 @@ def plot_seed_study(models: Sequence[Model], seeds: Sequence[int], path: SavePat
         names.append(f"{model.name}\n{spread.mean:.3f} ± {spread.std:.3f}{chosen}")
     axis.set_xticks(range(len(names)), names)
     axis.margins(y=0.12)
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.01))
     axis.set(ylabel="validation accuracy")
     axis.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return _finish(fig, path)
