@@ -334,9 +334,7 @@ class Reference:
     # A further run of ours lies within prediction_distance seed standard deviations of our mean with probability
     # CONFIDENCE: Student's t with seeds − 1 degrees of freedom, times sqrt(1 + 1 / seeds) for the mean's own error.
     prediction_distance: float
-    largest_train_distance: float  # the largest |train_distance|
     train_above_ours: tuple[ReferenceModel, ...]  # its configurations that trained above our mean over seeds
-    largest_val_distance: float
     all_within_prediction: bool  # every training and validation distance is inside ± prediction_distance
     test_in_interval: bool  # the reference's test accuracy lies inside the interval of ours
     final_loss_model: Model
@@ -721,9 +719,7 @@ def reference_record(results: dict, models: dict[str, Model], test_interval: Int
         classes_differ=class_p < SIGNIFICANCE,
         models=tuple(compared),
         prediction_distance=prediction,
-        largest_train_distance=max(train_distances),
         train_above_ours=tuple(entry for entry in compared if entry.train_distance > 0),
-        largest_val_distance=max(val_distances),
         all_within_prediction=max(train_distances + val_distances) < prediction,
         test_in_interval=test_interval.contains(REFERENCE["test_acc"]),
         final_loss_model=models[loss_model],

@@ -322,9 +322,6 @@ def test_the_distance_from_the_reference_counts_the_seed_and_both_splits():
     results = hand_made_results()
     results["selected"]["test_acc"] = 0.80
     assert not analysis.analyse(results, committed_checks()).reference.test_in_interval
-    # The largest by absolute distance, whichever its sign.
-    assert reference.largest_val_distance == max(abs(r.val_distance) for r in reference.models)
-    assert reference.largest_train_distance == max(abs(r.train_distance) for r in reference.models)
     # Above our mean by the sign of the distance, whatever its size: every reference run tops these short trainings
     # until Model 4's seeds reach 0.99 and 0.995, above the reference's 0.983.
     assert [r.model.name for r in reference.train_above_ours] == [f"Model {n}" for n in range(1, 6)]
