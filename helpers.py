@@ -589,7 +589,7 @@ TRAINER_STYLE = {
 SPLIT_COLORS = {"train": "#404040", "val": "#8C8C8C", "test": "#CFCFCF"}
 MODEL_STYLES = (
     {"color": "#E69F00", "marker": "o", "linestyle": "-"},
-    {"color": "#56B4E9", "marker": "s", "linestyle": "--"},
+    {"color": "#D55E00", "marker": "s", "linestyle": "--"},
     {"color": "#117733", "marker": "^", "linestyle": ":"},
     {"color": "#0072B2", "marker": "D", "linestyle": "-."},
     {"color": "#882255", "marker": "v", "linestyle": (0, (9, 2.5))},
