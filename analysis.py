@@ -278,6 +278,21 @@ class Control:
 
 
 @dataclass(frozen=True)
+class CourseSetup:
+    """A configuration trained once more, at the main seed, as the course's hints train (settings.COURSE_SETUPS)."""
+
+    name: str
+    model: Model  # the configuration it copies
+    dtype: str
+    shuffle: bool  # False: the training set read in its stored order every epoch
+    train_acc: float
+    val_acc: float
+    final_loss: float
+    val_images_below: int  # how many fewer validation images it gets right than the model's own run at that seed
+    within_seed_range: bool  # its validation accuracy lies inside the model's range over the seeds
+
+
+@dataclass(frozen=True)
 class Selection:
     """The model with the highest validation accuracy, its one test evaluation, and how sure the choice is."""
 
@@ -388,6 +403,7 @@ class Analysis:
     selection: Selection
     comparisons: dict[str, Comparison]
     controls: dict[str, Control]  # by name
+    course_setups: dict[str, CourseSetup]  # by name
     reference: Reference
     checks: dict  # backprop_checks.json as measured
 
@@ -454,6 +470,10 @@ def analyse(results: dict, checks: dict) -> Analysis:
         selection=selection,
         comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},
         controls={control["name"]: control_record(control, models) for control in results["controls"]},
+        course_setups={
+            setup["name"]: course_setup_record(setup, models, results["data"]["sizes"]["val"])
+            for setup in results["course_setups"]
+        },
         reference=reference_record(results, models, selection.test_interval),
         checks=checks,
     )
@@ -554,6 +574,22 @@ def shrinkage_by_decay_alone(config: dict, steps: int) -> float:
 def loss_rises(losses: Sequence[float]) -> int:
     """How many epochs end with a higher mean training loss than the epoch before."""
     return sum(later > earlier for earlier, later in itertools.pairwise(losses))
+
+
+def course_setup_record(setup: dict, models: dict[str, Model], n_val: int) -> CourseSetup:
+    """A run in the course's setup against the model it copies: its own run at the same seed, and its seed range."""
+    model = models[setup["copies"]]
+    return CourseSetup(
+        name=setup["name"],
+        model=model,
+        dtype=setup["dtype"],
+        shuffle=setup["shuffle"],
+        train_acc=setup["train_acc"],
+        val_acc=setup["val_acc"],
+        final_loss=setup["train_loss"][-1],
+        val_images_below=round((model.val_acc - setup["val_acc"]) * n_val),
+        within_seed_range=model.seed_val_acc.min <= setup["val_acc"] <= model.seed_val_acc.max,
+    )
 
 
 def control_record(control: dict, models: dict[str, Model]) -> Control:

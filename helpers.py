@@ -35,6 +35,7 @@ from settings import (  # noqa: F401
     CONFIGS,
     CONTROLS,
     COURSE_EPOCHS,
+    COURSE_SETUPS,
     EPOCHS,
     IMAGE_SIZE,
     MARK_EVERY,
@@ -532,13 +533,18 @@ def train_config(
     batch_size: int = BATCH_SIZE,
     seed: int = SEED,
 ) -> tuple[dict, nn.Module]:
-    """Train one configuration with torch.optim.SGD ('sgd') or by hand ('manual'); `seed` sets weights and batches."""
+    """Train one configuration with torch.optim.SGD ('sgd') or by hand ('manual'); `seed` sets weights and batches.
+    A configuration may set "dtype" (default "float32") and "shuffle" (default True), as settings.COURSE_SETUPS do."""
     if trainer not in ("sgd", "manual"):
         raise ValueError(f"trainer must be 'sgd' or 'manual', got {trainer!r}")
+    dtype = getattr(torch, config.get("dtype", "float32"))
+    train_set, val_set = (
+        TensorDataset(split.tensors[0].to(dtype), split.tensors[1]) for split in (data.train, data.val)
+    )
     torch.manual_seed(seed)
-    model = MyMLP()
-    train_loader = make_loader(data.train, batch_size, shuffle=True, seed=seed)
-    val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
+    model = MyMLP().to(dtype)  # the float32 initial weights, so a float64 run starts where the others do
+    train_loader = make_loader(train_set, batch_size, shuffle=config.get("shuffle", True), seed=seed)
+    val_loader = make_loader(val_set, batch_size=len(val_set), shuffle=False)
     val_acc: list[float] = []
 
     def record(model: nn.Module) -> None:
@@ -550,7 +556,7 @@ def train_config(
         losses = train(n_epochs, optimizer, model, loss_fn, train_loader, after_epoch=record)
     else:
         losses = train_manual_update(n_epochs, model, loss_fn, train_loader, **settings, after_epoch=record)
-    train_acc = accuracy(model, make_loader(data.train, batch_size=len(data.train), shuffle=False))
+    train_acc = accuracy(model, make_loader(train_set, batch_size=len(train_set), shuffle=False))
     return {"train_loss": losses, "train_acc": train_acc, "val_acc": val_acc[-1], "val_acc_per_epoch": val_acc}, model
 
 

@@ -44,6 +44,14 @@ CONTROLS = (
         "copies": "Model 4",
     },
 )
+# Model 1 trained twice more with torch.optim.SGD at SEED, as the course's hints train: in float64, and in float64
+# reading the training set in its stored order every epoch (shuffle=False; the split stores all cars, then all cats).
+# Never candidates for selection: they ask whether these two choices explain the course's example output's lower
+# validation accuracies, one choice at a time.
+COURSE_SETUPS = (
+    {**CONFIGS[0], "name": "Float64 run", "dtype": "float64", "shuffle": True, "copies": CONFIGS[0]["name"]},
+    {**CONFIGS[0], "name": "Course setup", "dtype": "float64", "shuffle": False, "copies": CONFIGS[0]["name"]},
+)
 STUDY_SEEDS = (SEED, 1, 2, 3, 4)  # the seed study's seeds; the second also repeats the exactness check
 SECOND_SEED_CONFIG = "Model 4"  # the configuration trained with both trainers at the second seed as well
 COURSE_EPOCHS = (1, 5, 10, 15, 20, 25, 30)  # the epochs at which the course's example output lists the loss

@@ -16,7 +16,7 @@ from torch import Tensor
 
 # helpers before any matrix product, here and in every worker that unpickles `_train`: importing it pins the numerics.
 from helpers import Cifar2, MyMLP, train_config
-from settings import BATCH_SIZE, CONFIGS, CONTROLS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
+from settings import BATCH_SIZE, CONFIGS, CONTROLS, COURSE_SETUPS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
 
 MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
 
@@ -41,12 +41,13 @@ class Training:
 
 def study_trainings(n_epochs: int = EPOCHS, batch_size: int = BATCH_SIZE) -> list[Training]:
     """Each training once: both trainers at SEED, and at the second seed for SECOND_SEED_CONFIG; SGD at every seed,
-    for the configurations and then the controls."""
+    for the configurations and then the controls; last, the COURSE_SETUPS with SGD at SEED."""
     trainings = [Training(config, trainer, SEED) for config in CONFIGS for trainer in ("sgd", "manual")]
     second = next(config for config in CONFIGS if config["name"] == SECOND_SEED_CONFIG)
     trainings += [Training(second, trainer, STUDY_SEEDS[1]) for trainer in ("sgd", "manual")]
     trainings += [Training(config, "sgd", seed) for seed in STUDY_SEEDS[1:] for config in CONFIGS]
     trainings += [Training(control, "sgd", seed) for seed in STUDY_SEEDS for control in CONTROLS]
+    trainings += [Training(setup, "sgd", SEED) for setup in COURSE_SETUPS]
     unique = {training.key: training for training in trainings}
     return [Training(t.config, t.trainer, t.seed, n_epochs, batch_size) for t in unique.values()]
 
@@ -156,6 +157,15 @@ def seed_study(runs: dict[tuple, tuple]) -> dict:
 def control_study(runs: dict[tuple, tuple]) -> list[dict]:
     """Each control of CONTROLS: its settings, the model it varies and its torch.optim.SGD runs at every seed."""
     return [{**control, **seed_runs(control, runs)} for control in CONTROLS]
+
+
+def course_setup_runs(runs: dict[tuple, tuple]) -> list[dict]:
+    """Each of COURSE_SETUPS: its settings and its one torch.optim.SGD run, at SEED."""
+    records = []
+    for setup in COURSE_SETUPS:
+        run, _ = runs[setup["name"], "sgd", SEED]
+        records.append({**setup, **{key: run[key] for key in ("train_loss", "train_acc", "val_acc")}})
+    return records
 
 
 def seed_runs(config: dict, runs: dict[tuple, tuple]) -> dict:

@@ -137,6 +137,12 @@ def hand_made_results() -> dict:
         ],
         "seed_study": {"seeds": [42, 1], "models": seed_study},
         "controls": [control],
+        "course_setups": [  # Model 1 (validation 0.5 at seed 42, 0.5 to 0.55 over the seeds), twice more
+            {**CONFIGS[0], "name": "Float64 run", "dtype": "float64", "shuffle": True, "copies": "Model 1"}
+            | {"train_loss": [1.0, 0.9, 0.8], "train_acc": 0.6, "val_acc": 0.52},
+            {**CONFIGS[0], "name": "Course setup", "dtype": "float64", "shuffle": False, "copies": "Model 1"}
+            | {"train_loss": [1.0, 0.9, 0.85], "train_acc": 0.45, "val_acc": 0.41},
+        ],
         "other_seed_exactness": {
             "name": "Model 4",
             "seed": 1,
@@ -367,3 +373,14 @@ def test_a_results_file_without_a_field_is_refused_by_name(damage, field):
 def test_the_committed_run_analyses():
     result = analysis.load_analysis(FIGURES)
     assert result.selection.model.name == json.loads((FIGURES / "results.json").read_text())["selected"]["name"]
+
+
+def test_a_course_setup_run_is_measured_against_its_model_s_own_run_and_seed_range():
+    setups = analysis.analyse(hand_made_results(), committed_checks()).course_setups
+    reshuffled, in_order = setups["Float64 run"], setups["Course setup"]
+    assert (reshuffled.model.name, reshuffled.dtype, reshuffled.shuffle) == ("Model 1", "float64", True)
+    # Model 1 got 0.5 of the 100 validation images right at seed 42: 0.52 is 2 more, 0.41 is 9 fewer.
+    assert (reshuffled.val_images_below, in_order.val_images_below) == (-2, 9)
+    # Model 1's seeds gave 0.5 and 0.55: 0.52 lies inside that range, 0.41 below it.
+    assert reshuffled.within_seed_range and not in_order.within_seed_range
+    assert (in_order.final_loss, in_order.train_acc, in_order.shuffle) == (0.85, 0.45, False)

@@ -329,3 +329,28 @@ def test_recording_validation_accuracy_after_every_epoch_changes_nothing_in_the_
     assert same_tensors(model.parameters(), bare_model.parameters())
     val_loader = make_loader(data.val, batch_size=len(data.val), shuffle=False)
     assert run["val_acc"] == run["val_acc_per_epoch"][-1] == helpers.accuracy(model, val_loader)
+
+
+def test_a_configuration_can_train_in_float64_reading_the_training_set_in_order(fake_cifar2):
+    config = {**helpers.CONFIGS[0], "dtype": "float64", "shuffle": False}
+    run, model = helpers.train_config(config, fake_cifar2, "sgd", n_epochs=2, batch_size=16)
+    assert all(parameter.dtype == torch.float64 for parameter in model.parameters())
+    torch.manual_seed(helpers.SEED)
+    bare_model = helpers.MyMLP().double()
+    inputs, targets = fake_cifar2.train.tensors
+    loader = make_loader(TensorDataset(inputs.double(), targets), batch_size=16, shuffle=False)
+    losses = fit("sgd", 2, bare_model, nn.CrossEntropyLoss(), loader, **helpers.sgd_settings(config))
+    assert run["train_loss"] == losses and same_tensors(model.parameters(), bare_model.parameters())
+    reshuffled, _ = helpers.train_config({**config, "shuffle": True}, fake_cifar2, "sgd", n_epochs=2, batch_size=16)
+    assert reshuffled["train_loss"] != run["train_loss"]
+
+
+def test_the_course_setups_are_collected_by_name_from_the_runs():
+    runs = {
+        (setup["name"], "sgd", helpers.SEED): ({"train_loss": [1.0, 0.5 + i], "train_acc": 0.7, "val_acc": 0.6 + i}, {})
+        for i, setup in enumerate(helpers.COURSE_SETUPS)
+    }
+    records = study.course_setup_runs(runs)
+    assert [record["name"] for record in records] == [setup["name"] for setup in helpers.COURSE_SETUPS]
+    assert [record["val_acc"] for record in records] == [0.6 + i for i in range(len(records))]
+    assert all(record["dtype"] == "float64" and record["copies"] == "Model 1" for record in records)
