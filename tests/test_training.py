@@ -316,6 +316,8 @@ def test_control_study_keeps_each_controls_settings_and_reads_its_sgd_runs_at_ev
 def test_train_config_names_a_bad_trainer(fake_cifar2):
     with pytest.raises(ValueError, match="trainer must be 'sgd' or 'manual', got 'adam'"):
         helpers.train_config(helpers.CONFIGS[0], fake_cifar2, "adam", n_epochs=1)
+    with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64', got 'float16'"):
+        helpers.train_config({**helpers.CONFIGS[0], "dtype": "float16"}, fake_cifar2, n_epochs=1)
 
 
 def test_recording_validation_accuracy_after_every_epoch_changes_nothing_in_the_training(fake_cifar2):
