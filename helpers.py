@@ -723,7 +723,7 @@ def plot_loss_panels(models: list[dict], path: SavePath = None) -> Figure:
 def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
     """The training loss curves of all models together, on a log scale labelled in plain decimals; each model in its
     own style, with markers at staggered epochs, so that curves that run together stay apart in greyscale."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.2))
+    fig, axis = plt.subplots(figsize=(7.5, 3.4))
     for index, model in enumerate(models):
         values, style = model["sgd"]["train_loss"], MODEL_STYLES[index % len(MODEL_STYLES)]
         settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
@@ -734,9 +734,7 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
     axis.yaxis.set_major_locator(plt.LogLocator(subs=(1, 2, 5)))
     axis.yaxis.set_major_formatter("{x:g}")
     axis.yaxis.set_minor_formatter(plt.NullFormatter())
-    # Early in training every loss is high: room below the curves' start holds the legend.
-    axis.set_ylim(bottom=0.45 * min(min(model["sgd"]["train_loss"]) for model in models))
-    axis.legend(loc="lower left", handlelength=4)
+    axis.legend(ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0), handlelength=4, frameon=False)
     return _finish(fig, path)
 
 

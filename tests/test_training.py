@@ -174,13 +174,17 @@ def small_runs(data, configs, seeds=(helpers.SEED,), n_epochs=3, batch_size=16) 
 def test_study_trainings_lists_each_training_of_the_study_once():
     trainings = study.study_trainings(n_epochs=3, batch_size=16)
     keys = [training.key for training in trainings]
-    configs = {config["name"]: config for config in (*helpers.CONFIGS, *helpers.CONTROLS)}
+    configs = {config["name"]: config for config in (*helpers.CONFIGS, *helpers.CONTROLS, *helpers.COURSE_SETUPS)}
     main_runs = [(name, trainer, helpers.SEED) for name in configs if name.startswith("Model") for trainer in TRAINERS]
-    seed_runs = {(name, "sgd", seed) for name in configs for seed in helpers.STUDY_SEEDS}
+    studied = (*helpers.CONFIGS, *helpers.CONTROLS)
+    seed_runs = {(config["name"], "sgd", seed) for config in studied for seed in helpers.STUDY_SEEDS}
     # The fourth configuration is trained by hand at the second seed too: the exactness check, repeated.
     repeated = (helpers.CONFIGS[3]["name"], "manual", helpers.STUDY_SEEDS[1])
+    # The course-setup runs come last, once each, at the first seed.
+    course_runs = [(setup["name"], "sgd", helpers.SEED) for setup in helpers.COURSE_SETUPS]
     assert keys[: len(main_runs)] == main_runs, "the first seed's runs, both trainers, come first"
-    assert len(keys) == len(set(keys)) and set(keys) == set(main_runs) | seed_runs | {repeated}
+    assert keys[-len(course_runs) :] == course_runs
+    assert len(keys) == len(set(keys)) and set(keys) == set(main_runs) | seed_runs | {repeated} | set(course_runs)
     assert all(training.config == configs[training.key[0]] for training in trainings)
     assert {training.trainer for training in trainings if training.config in helpers.CONTROLS} == {"sgd"}
     assert {(training.n_epochs, training.batch_size) for training in trainings} == {(3, 16)}
