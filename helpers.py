@@ -537,9 +537,10 @@ def train_config(
     A configuration may set "dtype" (default "float32") and "shuffle" (default True), as settings.COURSE_SETUPS do."""
     if trainer not in ("sgd", "manual"):
         raise ValueError(f"trainer must be 'sgd' or 'manual', got {trainer!r}")
-    if config.get("dtype", "float32") not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {config['dtype']!r}")
-    dtype = getattr(torch, config.get("dtype", "float32"))
+    dtype_name = config.get("dtype", "float32")
+    if dtype_name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype_name!r}")
+    dtype = getattr(torch, dtype_name)
     train_set, val_set = (
         TensorDataset(split.tensors[0].to(dtype), split.tensors[1]) for split in (data.train, data.val)
     )
