@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 # The analysis's records, which the plots of the selection and of the seed study draw.
-from analysis import Model, Selection
+from analysis import CONFIDENCE, Model, Selection
 
 # Before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
 from numerics import MKL_VERSION, NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
@@ -741,56 +741,66 @@ def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
 
 def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SavePath = None) -> Figure:
     """Validation accuracy after each epoch, one panel per model over the others in light grey, zoomed past the first
-    epochs, three panels to a row; a spare panel holds the key, and the selected model's panel says so."""
+    epochs, three panels to a row, each model's best epochs ringed; a spare panel holds the key, and the selected
+    model's panel says so."""
     curves = {model["name"]: model["sgd"]["val_acc_per_epoch"] for model in models}
-    context_grey = "#B4B4B4"
+    context_grey = "#C8C8C8"
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 1.9 * n_rows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), sharex=True, sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
         for other in curves.values():
             axis.plot(epochs, other, color=context_grey, lw=1)
         axis.plot(epochs, values, color="black", lw=2)
+        best = [epoch for epoch, value in zip(epochs, values, strict=True) if value == max(values)]
+        axis.plot(best, [max(values)] * len(best), "o", ms=9, mfc="none", mec="black", mew=1.5)
         axis.set_title(f"{name} (selected)" if name == selected_name else name, fontsize=10.5)
         axis.grid(axis="y", color="#EEEEEE")
         axis.xaxis.set_tick_params(labelbottom=True)
         axis.set_xlabel("epoch")
     axis.xaxis.set_major_locator(plt.MultipleLocator(10))
-    axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.08 * (high - low) + 1e-3)
-    axis.yaxis.set_major_locator(plt.MultipleLocator(0.04))
+    axis.set_ylim(low - 0.08 * (high - low) - 1e-3, high + 0.12 * (high - low) + 1e-3)
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     for row in axes:
         row[0].set_ylabel("validation accuracy")
-    key = [plt.Line2D([], [], color="black", lw=2), plt.Line2D([], [], color=context_grey, lw=1)]
+    key = [
+        plt.Line2D([], [], color="black", lw=2),
+        plt.Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec="black", mew=1.5),
+        plt.Line2D([], [], color=context_grey, lw=1),
+    ]
     for spare in panels[len(models) :]:
         spare.axis("off")
-    panels[-1].legend(key, ["highlighted model", "other models"], loc="center", frameon=False)
+    panels[-1].legend(key, ["highlighted model", "its best epoch", "other models"], loc="center", frameon=False)
     return _finish(fig, path)
 
 
-def plot_selected_accuracy(selection: Selection, path: SavePath = None) -> Figure:
-    """The selected model's accuracy: validation and test with their Wilson intervals, train bare."""
-    fig, axis = plt.subplots(figsize=(3.6, 3.0))
-    model, ticks = selection.model, []
-    splits = (
-        ("train", "train\n(no interval)", model.train_acc, None),
-        ("val", "validation", model.val_acc, model.val_interval),
-        ("test", "test", selection.test_acc, selection.test_interval),
-    )
-    for x, (split, name, value, interval) in enumerate(splits):
-        error, text = None, f"{value:.3f}"
-        if interval is not None:  # none in training: the model was fitted on those images
-            error, text = (
-                [[value - interval.low], [interval.high - value]],
-                f"{text}\n[{interval.low:.3f},\n{interval.high:.3f}]",
-            )
-        axis.errorbar(x, value, error, fmt="os"[x > 0], ms=9, capsize=6, color="black", mfc=SPLIT_COLORS[split])
-        ticks.append(f"{name}\n{text}")
-    axis.set_xticks(range(3), ticks)
-    axis.margins(x=0.25, y=0.15)
-    axis.set(title=f"{model.name}, selected", ylabel="accuracy (zoomed)")
+def plot_selected_accuracy(models: Sequence[Model], selection: Selection, path: SavePath = None) -> Figure:
+    """Each model's training accuracy (bare) and validation accuracy with its Wilson interval, and beside the selected
+    model its test accuracy with its interval; the selection is made on validation, so test appears once."""
+    fig, axis = plt.subplots(figsize=(3.6, 2.9))
+    for x, model in enumerate(models, start=1):
+        first = x == 1
+        axis.plot(x - 0.22, model.train_acc, "o", ms=7, color=SPLIT_COLORS["train"], label="training" if first else "_")
+        low, high = model.val_interval.low, model.val_interval.high
+        error = [[model.val_acc - low], [high - model.val_acc]]
+        label = f"validation, {CONFIDENCE:.0%} interval" if first else "_"
+        axis.errorbar(x, model.val_acc, error, fmt="s", ms=7, capsize=4, color="black", mfc="white", label=label)
+        if model.selected:
+            interval = selection.test_interval
+            error = [[selection.test_acc - interval.low], [interval.high - selection.test_acc]]
+            style = {"fmt": "D", "ms": 7, "capsize": 4, "color": "black", "mfc": SPLIT_COLORS["test"]}
+            axis.errorbar(x + 0.26, selection.test_acc, error, **style, label=f"test, {CONFIDENCE:.0%} interval")
+    names = [f"{model.name.split()[-1]}\n(selected)" if model.selected else model.name.split()[-1] for model in models]
+    axis.set_xticks(range(1, len(models) + 1), names)
+    axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
+    axis.grid(axis="y", color="#EEEEEE")
+    axis.set(xlabel="model", ylabel="accuracy (zoomed)", xlim=(0.5, len(models) + 0.6))
+    lowest = min(model.val_interval.low for model in models)
+    axis.set_ylim(bottom=lowest - 0.035)  # room below the intervals of the later models for the key
+    axis.legend(loc="lower right", fontsize=8.5, handletextpad=0.3, framealpha=1)
     return _finish(fig, path)
 
 

@@ -239,7 +239,7 @@ def test_every_plot_writes_a_png(tmp_path, fake_cifar2):
         "loss_panels": lambda path: helpers.plot_loss_panels(models, path=path),
         "loss_curves": lambda path: helpers.plot_loss_curves(models, path=path),
         "val_curves": lambda path: helpers.plot_val_accuracy_curves(models, "Model 1", path=path),
-        "selected": lambda path: helpers.plot_selected_accuracy(committed.selection, path=path),
+        "selected": lambda path: helpers.plot_selected_accuracy(committed.models, committed.selection, path=path),
         "confusion": lambda path: helpers.plot_confusion_matrix([[9, 1], [2, 8]], helpers.CLASSES, "test", path=path),
         "seed_study": lambda path: helpers.plot_seed_study(committed.models, committed.seeds, path=path),
     }
@@ -259,16 +259,22 @@ def test_confusion_heatmap_starts_at_zero_and_shows_row_shares():
     helpers.plt.close(figure)
 
 
-def test_selected_accuracy_labels_show_the_intervals_of_the_results():
-    selection = analysis.load_analysis(FIGURES).selection
-    model = replace(selection.model, train_acc=0.9, val_acc=0.8, val_interval=analysis.Interval(0.77, 0.83))
-    selection = replace(selection, model=model, test_acc=0.85, test_interval=analysis.Interval(0.8342, 0.8651))
-    figure = helpers.plot_selected_accuracy(selection)
+def test_selected_accuracy_draws_every_model_and_the_selected_models_test_interval():
+    committed = analysis.load_analysis(FIGURES)
+    first, *others = committed.models
+    first = replace(first, train_acc=0.9, val_acc=0.8, val_interval=analysis.Interval(0.77, 0.83), selected=True)
+    others = [replace(model, selected=False) for model in others]
+    test_interval = analysis.Interval(0.8342, 0.8651)
+    selection = replace(committed.selection, model=first, test_acc=0.85, test_interval=test_interval)
+    figure = helpers.plot_selected_accuracy([first, *others], selection)
     axis = figure.axes[0]
-    shown = " ".join(" ".join(text.get_text() for text in [*axis.texts, *axis.get_xticklabels()]).split())
-    # Train, validation and test in this order; an interval for validation and test only (train was fitted on).
-    numbers = re.findall(r"\[\d\.\d+, \d\.\d+\]|\d\.\d+", shown)
-    assert numbers == ["0.900", "0.800", "[0.770, 0.830]", "0.850", "[0.834, 0.865]"], shown
+    points = [tuple(line.get_xydata()[0]) for line in axis.lines if line.get_marker() in ("o", "s", "D")]
+    # The training dot and the validation square per model; the test diamond only beside the selected model.
+    assert len(points) == 2 * len(committed.models) + 1
+    assert points[:3] == [(1 - 0.22, 0.9), (1, 0.8), (1 + 0.26, 0.85)]
+    caps = [line.get_ydata()[0] for line in axis.lines if line.get_marker() == "_"]  # interval ends, up to rounding
+    assert caps[:4] == pytest.approx([0.77, 0.83, 0.8342, 0.8651], abs=1e-12)
+    assert axis.get_xticklabels()[0].get_text() == "1\n(selected)"
     helpers.plt.close(figure)
 
 
