@@ -34,6 +34,20 @@ REFERENCE = {
     "confusion_matrix": [[913, 87], [79, 921]],
     "final_train_loss": ("Model 5", 0.031),
 }
+# The course's example output (gradient_descent_output.txt; accuracies to 2 decimals), all at lr 0.01 and seed 265:
+# training and validation accuracy per (momentum, weight decay), and the last-epoch loss of the one with neither.
+COURSE_OUTPUT = {
+    "accuracies": {
+        (0.0, 0.0): (0.88, 0.83),
+        (0.0, 0.01): (0.87, 0.83),
+        (0.9, 0.0): (0.97, 0.83),
+        (0.9, 0.01): (0.96, 0.84),
+        (0.9, 0.001): (0.98, 0.83),
+        (0.8, 0.01): (0.88, 0.80),
+    },
+    "lr": 0.01,
+    "final_train_loss": ((0.0, 0.0), 0.31793),
+}
 
 # --- Statistics ------------------------------------------------------------------------------------------------------
 
@@ -290,6 +304,31 @@ class CourseSetup:
     final_loss: float
     val_images_below: int  # how many fewer validation images it gets right than the model's own run at that seed
     within_seed_range: bool  # its validation accuracy lies inside the model's range over the seeds
+    same_accuracies: bool  # its training and validation accuracy equal those of the model's own run at that seed
+
+
+@dataclass(frozen=True)
+class CourseOutput:
+    """The course's example output: the range of its validation accuracies and its run of one of our configurations."""
+
+    val_low: float
+    val_high: float
+    model: Model | None  # our configuration with the settings of the run below, if we have one
+    train_acc: float
+    val_acc: float
+    final_loss: float
+
+
+@dataclass(frozen=True)
+class SeedTest:
+    """One seed-by-seed difference in validation accuracy, in the family that Holm's method adjusts together."""
+
+    question: str  # the setting a comparison changes, or "control"
+    first: str
+    second: str
+    val_acc: SeedDifference  # first − second
+    holm_p: float
+    significant: bool  # holm_p < SIGNIFICANCE
 
 
 @dataclass(frozen=True)
@@ -404,6 +443,8 @@ class Analysis:
     comparisons: dict[str, Comparison]
     controls: dict[str, Control]  # by name
     course_setups: dict[str, CourseSetup]  # by name
+    course_output: CourseOutput
+    seed_tests: dict[str, SeedTest]  # by "first − second": the comparisons' pairs, then each control's two
     reference: Reference
     checks: dict  # backprop_checks.json as measured
 
@@ -433,6 +474,8 @@ def analyse(results: dict, checks: dict) -> Analysis:
     seeds = tuple(results["seed_study"]["seeds"])
     other = results["other_seed_exactness"]
     selection = selection_record(results, models)
+    comparisons = {key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()}
+    controls = {control["name"]: control_record(control, models) for control in results["controls"]}
     return Analysis(
         significance=SIGNIFICANCE,
         confidence=CONFIDENCE,
@@ -468,12 +511,14 @@ def analyse(results: dict, checks: dict) -> Analysis:
             second_seed_max_loss_diff=other["max_loss_diff"],
         ),
         selection=selection,
-        comparisons={key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()},
-        controls={control["name"]: control_record(control, models) for control in results["controls"]},
+        comparisons=comparisons,
+        controls=controls,
         course_setups={
             setup["name"]: course_setup_record(setup, models, results["data"]["sizes"]["val"])
             for setup in results["course_setups"]
         },
+        course_output=course_output_record(models),
+        seed_tests=seed_tests(comparisons, controls),
         reference=reference_record(results, models, selection.test_interval),
         checks=checks,
     )
@@ -589,7 +634,36 @@ def course_setup_record(setup: dict, models: dict[str, Model], n_val: int) -> Co
         final_loss=setup["train_loss"][-1],
         val_images_below=round((model.val_acc - setup["val_acc"]) * n_val),
         within_seed_range=model.seed_val_acc.min <= setup["val_acc"] <= model.seed_val_acc.max,
+        same_accuracies=(setup["train_acc"], setup["val_acc"]) == (model.train_acc, model.val_acc),
     )
+
+
+def course_output_record(models: dict[str, Model]) -> CourseOutput:
+    """The course's example output (COURSE_OUTPUT) beside our configuration with the same settings."""
+    settings, final_loss = COURSE_OUTPUT["final_train_loss"]
+    train_acc, val_acc = COURSE_OUTPUT["accuracies"][settings]
+    same = (m for m in models.values() if (m.lr, m.momentum, m.weight_decay) == (COURSE_OUTPUT["lr"], *settings))
+    val = [accuracies[1] for accuracies in COURSE_OUTPUT["accuracies"].values()]
+    return CourseOutput(min(val), max(val), next(same, None), train_acc, val_acc, final_loss)
+
+
+def seed_tests(comparisons: dict[str, Comparison], controls: dict[str, Control]) -> dict[str, SeedTest]:
+    """Every validation comparison over seeds, with Holm's adjustment over all of them together."""
+    rows = [
+        (key.replace("_", " "), pair.changed.name, pair.base.name, pair.val_acc)
+        for key, comparison in comparisons.items()
+        for pair in comparison.pairs
+    ]
+    rows += [
+        ("control", control.name, pair.model.name, pair.val_acc)
+        for control in controls.values()
+        for pair in (control.varies, control.copies)
+    ]
+    adjusted = holm_adjusted([difference.p for *_, difference in rows])
+    return {
+        f"{first} − {second}": SeedTest(question, first, second, difference, holm_p, holm_p < SIGNIFICANCE)
+        for (question, first, second, difference), holm_p in zip(rows, adjusted, strict=True)
+    }
 
 
 def control_record(control: dict, models: dict[str, Model]) -> Control:

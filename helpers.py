@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 # The analysis's records, which the plots of the selection and of the seed study draw.
-from analysis import CONFIDENCE, Model, Selection
+from analysis import Model, Selection
 
 # Before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
 from numerics import MKL_VERSION, NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
@@ -724,7 +724,7 @@ def plot_loss_panels(models: list[dict], path: SavePath = None) -> Figure:
 def plot_loss_curves(models: list[dict], path: SavePath = None) -> Figure:
     """The training loss curves of all models together, on a log scale labelled in plain decimals; each model in its
     own style, with markers at staggered epochs, so that curves that run together stay apart in greyscale."""
-    fig, axis = plt.subplots(figsize=(7.5, 3.4))
+    fig, axis = plt.subplots(figsize=(7.5, 3.3))
     for index, model in enumerate(models):
         values, style = model["sgd"]["train_loss"], MODEL_STYLES[index % len(MODEL_STYLES)]
         settings = f"η {model['lr']:g}, μ {model['momentum']:g}, λ {model['weight_decay']:g}"
@@ -748,7 +748,7 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     settled = [value for values in curves.values() for value in values[len(values) // 6 :]]
     low, high = min(settled), max(settled)
     n_rows = math.ceil(len(models) / 3)
-    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 2.05 * n_rows), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 3, figsize=(7.5, 1.95 * n_rows), sharex=True, sharey=True, squeeze=False)
     panels = axes.flatten()
     for axis, (name, values) in zip(panels, curves.items(), strict=False):
         epochs = range(1, len(values) + 1)
@@ -786,21 +786,19 @@ def plot_selected_accuracy(models: Sequence[Model], selection: Selection, path: 
         axis.plot(x - 0.22, model.train_acc, "o", ms=7, color=SPLIT_COLORS["train"], label="training" if first else "_")
         low, high = model.val_interval.low, model.val_interval.high
         error = [[model.val_acc - low], [high - model.val_acc]]
-        label = f"validation, {CONFIDENCE:.0%} interval" if first else "_"
+        label = "validation" if first else "_"
         axis.errorbar(x, model.val_acc, error, fmt="s", ms=7, capsize=4, color="black", mfc="white", label=label)
         if model.selected:
             interval = selection.test_interval
             error = [[selection.test_acc - interval.low], [interval.high - selection.test_acc]]
             style = {"fmt": "D", "ms": 7, "capsize": 4, "color": "black", "mfc": SPLIT_COLORS["test"]}
-            axis.errorbar(x + 0.26, selection.test_acc, error, **style, label=f"test, {CONFIDENCE:.0%} interval")
+            axis.errorbar(x + 0.26, selection.test_acc, error, **style, label="test")
     names = [f"{model.name.split()[-1]}\n(selected)" if model.selected else model.name.split()[-1] for model in models]
     axis.set_xticks(range(1, len(models) + 1), names)
     axis.yaxis.set_major_locator(plt.MultipleLocator(0.02))
     axis.grid(axis="y", color="#EEEEEE")
     axis.set(xlabel="model", ylabel="accuracy (zoomed)", xlim=(0.5, len(models) + 0.6))
-    lowest = min(model.val_interval.low for model in models)
-    axis.set_ylim(bottom=lowest - 0.035)  # room below the intervals of the later models for the key
-    axis.legend(loc="lower right", fontsize=8.5, handletextpad=0.3, framealpha=1)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.45, 1.0), ncol=3, fontsize=9, handletextpad=0.2, frameon=False)
     return _finish(fig, path)
 
 

@@ -300,8 +300,9 @@ def test_the_values_tried_are_each_setting_s_distinct_values_in_ascending_order(
     results = hand_made_results()
     for run in results["models"][:4]:  # Models 1 to 4 now above Model 5's 0.05: the values come from the run
         run["lr"] = 0.2
-    tried = analysis.analyse(results, committed_checks()).values_tried
-    assert tried == {"lr": (0.05, 0.2), "momentum": (0.0, 0.85), "weight_decay": (0.0, 0.01)}
+    result = analysis.analyse(results, committed_checks())
+    assert result.values_tried == {"lr": (0.05, 0.2), "momentum": (0.0, 0.85), "weight_decay": (0.0, 0.01)}
+    assert result.course_output.model is None, "no configuration has the settings of the course's run at lr 0.01"
 
 
 def test_the_reference_s_lowest_loss_is_flagged_when_it_goes_with_its_least_fitted_run_with_momentum(monkeypatch):
@@ -384,3 +385,49 @@ def test_a_course_setup_run_is_measured_against_its_model_s_own_run_and_seed_ran
     # Model 1's seeds gave 0.5 and 0.55: 0.52 lies inside that range, 0.41 below it.
     assert reshuffled.within_seed_range and not in_order.within_seed_range
     assert (in_order.final_loss, in_order.train_acc, in_order.shuffle) == (0.85, 0.45, False)
+
+
+def test_every_validation_comparison_over_seeds_is_adjusted_in_one_family():
+    result = analysis.analyse(hand_made_results(), committed_checks())
+    tests = result.seed_tests
+    # The five declared pairs (changed − base), then the control against the model it varies and the one it copies.
+    assert list(tests) == [
+        "Model 3 − Model 1",
+        "Model 4 − Model 2",
+        "Model 2 − Model 1",
+        "Model 4 − Model 3",
+        "Model 5 − Model 4",
+        "Control 1 − Model 2",
+        "Control 1 − Model 3",
+    ]
+    assert [t.question for t in tests.values()] == ["momentum"] * 2 + ["weight decay"] * 2 + ["learning rate"] + [
+        "control"
+    ] * 2
+    momentum = result.comparisons["momentum"].pairs[0].val_acc
+    assert tests["Model 3 − Model 1"].val_acc == momentum
+    # Holm over seven: the smallest p, Model 3 − Model 1's (t = 9 on one degree of freedom), times 7; the next,
+    # Model 4 − Model 2's (t = 4.75), times 6; the largest are capped at 1.
+    assert tests["Model 3 − Model 1"].holm_p == pytest.approx(7 * one_df_p(9.0))
+    assert tests["Model 4 − Model 2"].holm_p == pytest.approx(6 * one_df_p(4.75))
+    assert tests["Model 5 − Model 4"].holm_p == 1.0
+    assert not any(t.significant for t in tests.values())
+    # Model 3 at 0.7 and 0.75000001 against Model 1's 0.5 and 0.55: differences 0.2 and 0.20000001, p tiny.
+    results = hand_made_results()
+    results["seed_study"]["models"][2]["val_acc"] = [0.7, 0.75000001]
+    tests = analysis.analyse(results, committed_checks()).seed_tests
+    assert tests["Model 3 − Model 1"].holm_p < 0.05 and tests["Model 3 − Model 1"].significant
+    assert [key for key, t in tests.items() if t.significant] == ["Model 3 − Model 1"]
+
+
+def test_the_course_s_example_output_is_set_beside_the_configuration_with_its_settings():
+    result = analysis.analyse(hand_made_results(), committed_checks())
+    course = result.course_output
+    # Its six validation accuracies run from 0.80 to 0.84; Model 1 has its no-momentum, no-weight-decay settings.
+    assert (course.val_low, course.val_high, course.model.name) == (0.80, 0.84, "Model 1")
+    assert (course.train_acc, course.val_acc, course.final_loss) == (0.88, 0.83, 0.31793)
+    # Neither hand-made run matches Model 1's accuracies (0.5 validation); a copy of them does.
+    assert not any(setup.same_accuracies for setup in result.course_setups.values())
+    results = hand_made_results()
+    model_1 = results["models"][0]["sgd"]
+    results["course_setups"][0] |= {"train_acc": model_1["train_acc"], "val_acc": model_1["val_acc"]}
+    assert analysis.analyse(results, committed_checks()).course_setups["Float64 run"].same_accuracies
