@@ -260,7 +260,6 @@ class Comparison:
     train_lower_always: bool  # in every pair, the changed configuration had the lower training accuracy at every seed
     final_loss_lower_always: bool  # in every pair, the changed configuration's seed-42 run ended with the lower loss
     changed_peaks_within_swings: bool  # every changed configuration has fall_within_swings (seed 42)
-    seeds_all_ahead: int  # seeds at which every changed run is ahead of every base run
 
 
 @dataclass(frozen=True)
@@ -474,7 +473,7 @@ def analyse(results: dict, checks: dict) -> Analysis:
     seeds = tuple(results["seed_study"]["seeds"])
     other = results["other_seed_exactness"]
     selection = selection_record(results, models)
-    comparisons = {key: comparison_record(spec, models, seeds) for key, spec in COMPARISONS.items()}
+    comparisons = {key: comparison_record(spec, models) for key, spec in COMPARISONS.items()}
     controls = {control["name"]: control_record(control, models) for control in results["controls"]}
     return Analysis(
         significance=SIGNIFICANCE,
@@ -755,7 +754,7 @@ def selection_record(results: dict, models: dict[str, Model]) -> Selection:
     )
 
 
-def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]) -> Comparison:
+def comparison_record(spec: dict, models: dict[str, Model]) -> Comparison:
     """One setting changed alone: each pair seed by seed, then every changed run against every base run."""
     setting, base, changed = spec["setting"], spec["base"], spec["changed"]
     for a, b in zip(base, changed, strict=True):
@@ -763,10 +762,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         if differing != {setting}:
             raise ValueError(f"{a} and {b} must differ in {setting} only, but differ in {sorted(differing)}")
     by_seed = {name: models[name].val_acc_by_seed for name in (*base, *changed)}
-    n = len(seeds)
-    all_ahead = sum(
-        min(by_seed[name][i] for name in changed) > max(by_seed[name][i] for name in base) for i in range(n)
-    )
     base_value, changed_value = getattr(models[base[0]], setting), getattr(models[changed[0]], setting)
     pairs = tuple(seed_pair(models[a], models[b]) for a, b in zip(base, changed, strict=True))
     return Comparison(
@@ -782,7 +777,6 @@ def comparison_record(spec: dict, models: dict[str, Model], seeds: Sequence[int]
         changed_step_factor=models[changed[0]].step_factor,
         changed_always_ahead=min(min(by_seed[name]) for name in changed) > max(max(by_seed[name]) for name in base),
         changed_gap_larger=min(models[name].gap for name in changed) > max(models[name].gap for name in base),
-        seeds_all_ahead=all_ahead,
     )
 
 

@@ -599,8 +599,8 @@ SPLIT_COLORS = {"train": "#404040", "val": "#8C8C8C", "test": "#CFCFCF"}
 MODEL_STYLES = (
     {"color": "#E69F00", "marker": "o", "linestyle": "-"},
     {"color": "#D55E00", "marker": "s", "linestyle": "--"},
-    {"color": "#117733", "marker": "^", "linestyle": ":"},
-    {"color": "#0072B2", "marker": "D", "linestyle": "-."},
+    {"color": "#000000", "marker": "^", "linestyle": ":"},
+    {"color": "#56B4E9", "marker": "D", "linestyle": "-."},
     {"color": "#882255", "marker": "v", "linestyle": (0, (9, 2.5))},
 )
 # Printed 16 cm wide, a figure at most 7.5 inches wide keeps 10.5 pt text above 8 pt. Set once for the session: a
