@@ -304,6 +304,12 @@ class CourseSetup:
     val_images_below: int  # how many fewer validation images it gets right than the model's own run at that seed
     within_seed_range: bool  # its validation accuracy lies inside the model's range over the seeds
     same_accuracies: bool  # its training and validation accuracy equal those of the model's own run at that seed
+    first_as_second: int  # validation images of the first class (cars) taken for the second (cats)
+    second_as_first: int
+    first_class_size: int  # validation images of the first class
+    second_class_size: int
+    class_p: float  # class_error_p of its validation confusion matrix
+    tilts_to_second: bool  # the errors differ between the classes significantly, more of them taking cars for cats
 
 
 @dataclass(frozen=True)
@@ -621,8 +627,12 @@ def loss_rises(losses: Sequence[float]) -> int:
 
 
 def course_setup_record(setup: dict, models: dict[str, Model], n_val: int) -> CourseSetup:
-    """A run in the course's setup against the model it copies: its own run at the same seed, and its seed range."""
+    """A run in the course's setup against the model it copies (its own run at the same seed, and its seed range),
+    and how its validation errors split between the classes."""
     model = models[setup["copies"]]
+    confusion = tuple(tuple(row) for row in setup["val_confusion_matrix"])
+    (_, first_as_second), (second_as_first, _) = confusion
+    class_p = class_error_p(confusion)
     return CourseSetup(
         name=setup["name"],
         model=model,
@@ -634,6 +644,12 @@ def course_setup_record(setup: dict, models: dict[str, Model], n_val: int) -> Co
         val_images_below=round((model.val_acc - setup["val_acc"]) * n_val),
         within_seed_range=model.seed_val_acc.min <= setup["val_acc"] <= model.seed_val_acc.max,
         same_accuracies=(setup["train_acc"], setup["val_acc"]) == (model.train_acc, model.val_acc),
+        first_as_second=first_as_second,
+        second_as_first=second_as_first,
+        first_class_size=sum(confusion[0]),
+        second_class_size=sum(confusion[1]),
+        class_p=class_p,
+        tilts_to_second=class_p < SIGNIFICANCE and first_as_second > second_as_first,
     )
 
 

@@ -139,9 +139,19 @@ def hand_made_results() -> dict:
         "controls": [control],
         "course_setups": [  # Model 1 (validation 0.5 at seed 42, 0.5 to 0.55 over the seeds), twice more
             {**CONFIGS[0], "name": "Float64 run", "dtype": "float64", "shuffle": True, "copies": "Model 1"}
-            | {"train_loss": [1.0, 0.9, 0.8], "train_acc": 0.6, "val_acc": 0.52},
+            | {
+                "train_loss": [1.0, 0.9, 0.8],
+                "train_acc": 0.6,
+                "val_acc": 0.52,
+                "val_confusion_matrix": [[26, 24], [24, 26]],
+            },
             {**CONFIGS[0], "name": "Course setup", "dtype": "float64", "shuffle": False, "copies": "Model 1"}
-            | {"train_loss": [1.0, 0.9, 0.85], "train_acc": 0.45, "val_acc": 0.41},
+            | {
+                "train_loss": [1.0, 0.9, 0.85],
+                "train_acc": 0.45,
+                "val_acc": 0.41,
+                "val_confusion_matrix": [[10, 40], [19, 31]],
+            },
         ],
         "other_seed_exactness": {
             "name": "Model 4",
@@ -430,3 +440,19 @@ def test_the_course_s_example_output_is_set_beside_the_configuration_with_its_se
     model_1 = results["models"][0]["sgd"]
     results["course_setups"][0] |= {"train_acc": model_1["train_acc"], "val_acc": model_1["val_acc"]}
     assert analysis.analyse(results, committed_checks()).course_setups["Float64 run"].same_accuracies
+
+
+def test_a_course_setup_run_s_validation_errors_are_split_by_class():
+    setups = analysis.analyse(hand_made_results(), committed_checks()).course_setups
+    reshuffled, in_order = setups["Float64 run"], setups["Course setup"]
+    # In order: 40 of 50 cars taken for cats, 19 of 50 cats for cars. With equal classes, a fair split of the 59
+    # errors gives 2 · P(X ≥ 40) for X ~ Binomial(59, 1/2).
+    assert (in_order.first_as_second, in_order.second_as_first, in_order.first_class_size) == (40, 19, 50)
+    assert in_order.class_p == pytest.approx(2 * sum(math.comb(59, k) for k in range(40, 60)) / 2**59)
+    assert in_order.tilts_to_second
+    # Reshuffled: 24 and 24, no tilt; a split as lopsided the other way is not a tilt towards cats either.
+    assert (reshuffled.first_as_second, reshuffled.second_as_first, reshuffled.class_p) == (24, 24, 1.0)
+    assert not reshuffled.tilts_to_second
+    results = hand_made_results()
+    results["course_setups"][1]["val_confusion_matrix"] = [[31, 19], [40, 10]]
+    assert not analysis.analyse(results, committed_checks()).course_setups["Course setup"].tilts_to_second

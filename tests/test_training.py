@@ -357,12 +357,22 @@ def test_a_configuration_can_train_in_float64_reading_the_training_set_in_order(
     assert reshuffled["train_loss"] != run["train_loss"]
 
 
-def test_the_course_setups_are_collected_by_name_from_the_runs():
-    runs = {
-        (setup["name"], "sgd", helpers.SEED): ({"train_loss": [1.0, 0.5 + i], "train_acc": 0.7, "val_acc": 0.6 + i}, {})
-        for i, setup in enumerate(helpers.COURSE_SETUPS)
-    }
-    records = study.course_setup_runs(runs)
+def test_the_course_setups_are_collected_by_name_with_their_validation_confusion(fake_cifar2):
+    runs = {}
+    for i, setup in enumerate(helpers.COURSE_SETUPS):
+        run, model = helpers.train_config(
+            {**setup, "lr": 0.05 * (i + 1)}, fake_cifar2, "sgd", n_epochs=2, batch_size=16
+        )
+        runs[setup["name"], "sgd", helpers.SEED] = (run, model.state_dict())
+    records = study.course_setup_runs(runs, fake_cifar2)
     assert [record["name"] for record in records] == [setup["name"] for setup in helpers.COURSE_SETUPS]
-    assert [record["val_acc"] for record in records] == [0.6 + i for i in range(len(records))]
     assert all(record["dtype"] == "float64" and record["copies"] == "Model 1" for record in records)
+    targets = fake_cifar2.val.tensors[1]
+    for record, (run, _) in zip(records, runs.values(), strict=True):
+        matrix = torch.tensor(record["val_confusion_matrix"])
+        # Rows are the true classes; the diagonal holds exactly the images the run's validation accuracy counts.
+        assert matrix.sum(dim=1).tolist() == targets.bincount(minlength=2).tolist()
+        assert matrix.trace().item() == round(run["val_acc"] * len(targets))
+        assert record["val_acc"] == run["val_acc"] and record["train_loss"] == run["train_loss"]
+    # The float64 parameters are used as they are: a float32 copy would round them.
+    assert all(p.dtype == torch.float64 for p in study.trained_model(next(iter(runs.values()))[1]).parameters())
