@@ -137,9 +137,9 @@ def value_range(spread: Spread) -> str:
 
 
 def in_words(number: float) -> str:
-    """A whole number from two to ten in words ("five"), any other number in digits."""
-    words = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-    return words[int(number) - 2] if number == int(number) and 2 <= number <= 10 else f"{number:g}"
+    """A whole number from one to ten in words ("five"), any other number in digits."""
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+    return words[int(number) - 1] if number == int(number) and 1 <= number <= 10 else f"{number:g}"
 
 
 def scientific(value: float, digits: int = 1) -> str:
