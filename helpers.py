@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from torch.utils.data import TensorDataset
 
 # The analysis's records, which the plots of the selection and of the seed study draw.
-from analysis import Model, Selection
+from analysis import Interval, Model, Selection
 
 # Before any matrix product: MKL's vendor-neutral numerics (numerics.py), re-exported for the notebooks.
 from numerics import MKL_VERSION, NUMERICS_MODE, NUMERICS_PROBLEM, PINNED_MAX_THREADS, numerics_problem  # noqa: F401
@@ -525,6 +525,12 @@ def sgd_settings(config: dict) -> dict:
     return {key: config[key] for key in SGD_SETTINGS}
 
 
+def in_dtype(split: TensorDataset, dtype: torch.dtype) -> TensorDataset:
+    """A split with its images in `dtype` (float64 for a course-setup run) and its labels as they are."""
+    images, labels = split.tensors
+    return TensorDataset(images.to(dtype), labels)
+
+
 def train_config(
     config: dict,
     data: Cifar2,
@@ -541,9 +547,7 @@ def train_config(
     if dtype_name not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype_name!r}")
     dtype = getattr(torch, dtype_name)
-    train_set, val_set = (
-        TensorDataset(split.tensors[0].to(dtype), split.tensors[1]) for split in (data.train, data.val)
-    )
+    train_set, val_set = (in_dtype(split, dtype) for split in (data.train, data.val))
     torch.manual_seed(seed)
     model = MyMLP().to(dtype)  # the float32 initial weights, so a float64 run starts where the others do
     train_loader = make_loader(train_set, batch_size, shuffle=config.get("shuffle", True), seed=seed)
@@ -777,6 +781,11 @@ def plot_val_accuracy_curves(models: list[dict], selected_name: str, path: SaveP
     return _finish(fig, path)
 
 
+def _interval_error(value: float, interval: Interval) -> list[list[float]]:
+    """An interval as matplotlib's error bar wants it: the distances below and above the value."""
+    return [[value - interval.low], [interval.high - value]]
+
+
 def plot_selected_accuracy(models: Sequence[Model], selection: Selection, path: SavePath = None) -> Figure:
     """Each model's training accuracy (bare) and validation accuracy with its Wilson interval, and beside the selected
     model its test accuracy with its interval; the selection is made on validation, so test appears once."""
@@ -784,13 +793,11 @@ def plot_selected_accuracy(models: Sequence[Model], selection: Selection, path: 
     for x, model in enumerate(models, start=1):
         first = x == 1
         axis.plot(x - 0.22, model.train_acc, "o", ms=7, color=SPLIT_COLORS["train"], label="training" if first else "_")
-        low, high = model.val_interval.low, model.val_interval.high
-        error = [[model.val_acc - low], [high - model.val_acc]]
+        error = _interval_error(model.val_acc, model.val_interval)
         label = "validation" if first else "_"
         axis.errorbar(x, model.val_acc, error, fmt="s", ms=7, capsize=4, color="black", mfc="white", label=label)
         if model.selected:
-            interval = selection.test_interval
-            error = [[selection.test_acc - interval.low], [interval.high - selection.test_acc]]
+            error = _interval_error(selection.test_acc, selection.test_interval)
             style = {"fmt": "D", "ms": 7, "capsize": 4, "color": "black", "mfc": SPLIT_COLORS["test"]}
             axis.errorbar(x + 0.26, selection.test_acc, error, **style, label="test")
     names = [f"{model.name.split()[-1]}\n(selected)" if model.selected else model.name.split()[-1] for model in models]

@@ -13,10 +13,9 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import TensorDataset
 
 # helpers before any matrix product, here and in every worker that unpickles `_train`: importing it pins the numerics.
-from helpers import Cifar2, MyMLP, confusion_matrix, make_loader, train_config
+from helpers import Cifar2, MyMLP, confusion_matrix, in_dtype, make_loader, train_config
 from settings import BATCH_SIZE, CONFIGS, CONTROLS, COURSE_SETUPS, EPOCHS, SECOND_SEED_CONFIG, SEED, STUDY_SEEDS
 
 MAX_WORKERS = 8  # a worker peaks near 0.8 GB (its own torch and data): 8 keep a study under about 7 GB
@@ -164,11 +163,10 @@ def course_setup_runs(runs: dict[tuple, tuple], data: Cifar2) -> list[dict]:
     """Each of COURSE_SETUPS: its settings, its one torch.optim.SGD run at SEED, and that run's confusion matrix on
     the validation images (rows true class, columns predicted)."""
     records = []
-    inputs, targets = data.val.tensors
     for setup in COURSE_SETUPS:
         run, parameters = runs[setup["name"], "sgd", SEED]
         model = trained_model(parameters)
-        val_set = TensorDataset(inputs.to(next(model.parameters()).dtype), targets)
+        val_set = in_dtype(data.val, next(model.parameters()).dtype)
         matrix = confusion_matrix(model, make_loader(val_set, batch_size=len(val_set), shuffle=False))
         measured = {key: run[key] for key in ("train_loss", "train_acc", "val_acc")}
         records.append({**setup, **measured, "val_confusion_matrix": matrix.tolist()})
